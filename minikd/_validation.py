@@ -1,0 +1,252 @@
+"""Input validation shared by every public entry point.
+
+Every check raises a ``TypeError`` (wrong kind of thing) or a ``ValueError`` (right kind, wrong
+value) whose message names the parameter, the rule and the value received, in the style of
+scikit-learn: ``"temperature must be a finite number > 0, got -1.0"``.
+
+The math modules call these once at their public boundary and then work on plain arrays
+(numpy-ml's ``forward`` validates, ``_fwd`` computes).
+
+Dtype policy for float inputs (features, logits, probabilities)
+---------------------------------------------------------------
+- float32 and float64 arrays are kept as they are (dtype-preserving math);
+- float16 is promoted to float32 (NumPy's float16 overflows at 65504, which softmax hits);
+- integer and unsigned arrays (e.g. raw pixel values) are converted to float64;
+- bool, complex, object, string and other dtypes are rejected with a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_float_array",
+    "check_labels",
+    "check_positive_float",
+    "check_nonnegative_float",
+    "check_fraction",
+    "check_int",
+    "check_choice",
+    "describe",
+]
+
+
+def describe(value, limit: int = 60) -> str:
+    """Short, safe description of a value for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"ndarray of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} (type {type(value).__name__})"
+
+
+def _as_array(x, name: str) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (str, bytes, dict, set)) or x is None:
+        raise TypeError(f"{name} must be an array-like of numbers, got {describe(x)}")
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array-like of numbers, got {describe(x)}: {exc}") from None
+
+
+def check_float_array(
+    x,
+    name: str,
+    ndim=(1, 2),
+    *,
+    allow_empty: bool = False,
+    finite: bool = True,
+    dtype=None,
+) -> np.ndarray:
+    """Validate a float array and return it (converted per the dtype policy above).
+
+    Parameters
+    ----------
+    x : array_like
+        The value to check.
+    name : str
+        Parameter name used in error messages.
+    ndim : int or tuple of int
+        Allowed numbers of dimensions.
+    allow_empty : bool
+        Whether a zero-size array is accepted.
+    finite : bool
+        Whether NaN and inf are rejected.
+    dtype : numpy dtype, optional
+        If given, the result is cast to this float dtype.
+
+    Returns
+    -------
+    ndarray
+        float32 or float64 array (or ``dtype`` if given).
+    """
+    arr = _as_array(x, name)
+    kind = arr.dtype.kind
+    if kind == "f":
+        if arr.dtype == np.float16:
+            arr = arr.astype(np.float32)
+        elif arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)  # longdouble
+    elif kind in "iu":
+        arr = arr.astype(np.float64)
+    else:
+        raise TypeError(
+            f"{name} must hold real numbers (float or integer dtype), got {describe(arr)}"
+        )
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if arr.ndim not in allowed:
+        rule = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(f"{name} must be {rule}, got an array of shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got an array of shape {arr.shape}")
+    if finite and arr.size and not np.isfinite(arr).all():
+        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} must contain only finite values, got {n_bad} NaN or inf value(s) "
+            f"in an array of shape {arr.shape}"
+        )
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr
+
+
+def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype=np.float64,
+                 single: bool = False):
+    """Validate class labels and return them in a canonical form.
+
+    Parameters
+    ----------
+    labels : int, array_like of shape (N,) or (N, C); for one sample an int or shape (C,)
+        Integer class indices in ``[0, C)``, or rows of class probabilities that are
+        non-negative and sum to 1 (one-hot rows are a special case). Float arrays of
+        shape (N,) are accepted when every value is a whole number.
+    name : str
+        Parameter name used in error messages.
+    n_samples : int or None
+        The number of samples the labels must cover (None: not checked, only for ``single``).
+    n_classes : int
+        The number of classes C.
+    dtype : numpy dtype
+        Float dtype for probability rows.
+    single : bool
+        True when the labels go with one sample (logits of shape (C,)): an int or a (C,) row.
+
+    Returns
+    -------
+    (kind, value)
+        ``("index", ndarray of int64, shape (N,))`` or ``("prob", ndarray of dtype, shape (N, C))``.
+        For ``single`` the shapes are () and (C,).
+    """
+    if isinstance(labels, (bool, np.bool_)):
+        raise TypeError(f"{name} must be integer class indices or probability rows, got {describe(labels)}")
+    arr = _as_array(labels, name)
+    kind = arr.dtype.kind
+    if kind not in "iuf":
+        raise TypeError(
+            f"{name} must be integer class indices or probability rows, got {describe(labels)}"
+        )
+    index_ndim, prob_ndim = (0, 1) if single else (1, 2)
+    if arr.ndim == index_ndim:
+        if kind == "f":
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{name} must contain only finite values, got NaN or inf")
+            if not np.array_equal(arr, np.round(arr)):
+                bad = arr[arr != np.round(arr)] if arr.ndim else arr
+                raise ValueError(
+                    f"{name} given as class indices must be whole numbers, got "
+                    f"non-integer value(s) such as {float(np.ravel(bad)[0])!r}"
+                )
+        if not single and n_samples is not None and arr.shape[0] != n_samples:
+            raise ValueError(
+                f"{name} must have one label per sample ({n_samples}), got {arr.shape[0]} labels"
+            )
+        if arr.size:
+            lo, hi = arr.min(), arr.max()
+            if lo < 0 or hi >= n_classes:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"{name} must be class indices in [0, {n_classes - 1}], got {bad!r}"
+                )
+        return "index", arr.astype(np.int64)
+    if arr.ndim == prob_ndim:
+        if arr.shape[-1] != n_classes:
+            raise ValueError(
+                f"{name} given as probability rows must have {n_classes} columns (one per class), "
+                f"got shape {arr.shape}"
+            )
+        if not single and n_samples is not None and arr.shape[0] != n_samples:
+            raise ValueError(
+                f"{name} must have one row per sample ({n_samples}), got {arr.shape[0]} rows"
+            )
+        probs = arr.astype(dtype)
+        if not np.isfinite(probs).all():
+            raise ValueError(f"{name} must contain only finite values, got NaN or inf")
+        if (probs < 0).any():
+            raise ValueError(f"{name} probability rows must be non-negative, got {float(probs.min())!r}")
+        sums = probs.sum(axis=-1)
+        tol = 1e-6 if probs.dtype == np.float64 else 1e-3
+        if probs.size and not np.allclose(sums, 1.0, rtol=0.0, atol=tol):
+            worst = float(np.ravel(sums)[np.argmax(np.abs(np.ravel(sums) - 1.0))])
+            raise ValueError(f"{name} probability rows must sum to 1, got a row summing to {worst!r}")
+        return "prob", probs
+    expected = "a scalar int or a (C,) probability row" if single else "shape (N,) or (N, C)"
+    raise ValueError(f"{name} must have {expected}, got an array of shape {arr.shape}")
+
+
+def _check_real(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
+    return float(value)
+
+
+def check_positive_float(value, name: str) -> float:
+    """Return ``float(value)`` if it is a finite real number > 0; raise otherwise."""
+    v = _check_real(value, name)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_nonnegative_float(value, name: str) -> float:
+    """Return ``float(value)`` if it is a finite real number >= 0; raise otherwise."""
+    v = _check_real(value, name)
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_fraction(value, name: str, *, low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``float(value)`` if it lies in [0, 1] (ends open as asked); raise otherwise."""
+    v = _check_real(value, name)
+    lo_ok = v > 0 if low_open else v >= 0
+    hi_ok = v < 1 if high_open else v <= 1
+    if not (np.isfinite(v) and lo_ok and hi_ok):
+        rule = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
+        raise ValueError(f"{name} must be a number in {rule}, got {value!r}")
+    return v
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``int(value)`` if it is an integer within the bounds; raise otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {describe(value)}")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {v}")
+    return v
+
+
+def check_choice(value, name: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices`` (strings); raise otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {sorted(choices)}, got {describe(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value

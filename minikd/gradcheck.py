@@ -1,0 +1,153 @@
+"""Finite-difference gradient checking in float64 (after cs231n's ``gradient_check.py``).
+
+Use it to prove a hand-written gradient: compute the analytic gradient, compute a numerical one by
+central differences, and compare them with :func:`rel_error`.
+
+Thresholds (float64, central differences, ``eps = 1e-6``)
+---------------------------------------------------------
+The central difference ``(f(x + eps) - f(x - eps)) / (2 eps)`` has truncation error O(eps**2) and
+rounding error O(macheps * |f| / eps); with eps = 1e-6 both are around 1e-10 relative for smooth
+functions of order-one values. So, comparing analytic and numerical gradients:
+
+- ``rel_error < 1e-7``: correct (the tests of minikd require this);
+- ``1e-7 .. 1e-4``: suspicious, unless the function has kinks near x (ReLU at 0);
+- ``> 1e-4``: the gradient is wrong.
+
+Always check in float64: float32 rounding (1e-7 relative) swamps the differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_positive_float, describe
+
+__all__ = ["numerical_gradient", "rel_error", "check_gradients"]
+
+
+def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient of a scalar function ``f`` at ``x``.
+
+    Parameters
+    ----------
+    f : callable
+        ``f()`` or ``f(x)`` returning a real number. ``x`` is perturbed **in place**, one entry at
+        a time, and restored afterwards, so ``f`` may read ``x`` through a closure (as when ``x``
+        is an entry of ``model.params``).
+    x : ndarray of float64, any shape
+        The point at which to differentiate.
+    eps : float, default 1e-6
+        Step size.
+
+    Returns
+    -------
+    ndarray of float64, same shape as ``x``
+        ``grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {describe(f)}")
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise TypeError(f"x must be a float64 ndarray (checks are done in float64), got {describe(x)}")
+    eps = check_positive_float(eps, "eps")
+    try:
+        import inspect
+
+        takes_arg = len(inspect.signature(f).parameters) > 0
+    except (TypeError, ValueError):
+        takes_arg = True
+
+    def call() -> float:
+        return float(f(x) if takes_arg else f())
+
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        f_plus = call()
+        x[i] = old - eps
+        f_minus = call()
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+        it.iternext()
+    return grad
+
+
+def rel_error(a, b) -> float:
+    """Largest elementwise relative error ``|a - b| / max(|a| + |b|, 1e-8)`` (0 for empty input).
+
+    Parameters
+    ----------
+    a, b : array_like of the same shape
+
+    Returns
+    -------
+    float
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
+
+
+def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=None,
+                    eps: float = 1e-6, seed: int = 0) -> dict:
+    """Compare analytic and numerical gradients; return the relative error of each.
+
+    Two forms:
+
+    - ``check_gradients(model, X)``: for an :class:`minikd.MLP` (float64), checks
+      ``model.backward`` against central differences of the scalar ``sum(forward(X) * dlogits)``
+      for every parameter. ``dlogits`` (shape (N, C)) defaults to a fixed random draw, so every
+      output direction is tested, not only one.
+    - ``check_gradients(fn, inputs=[x1, x2, ...], analytic=[g1, g2, ...])``: ``fn()`` returns a
+      scalar that reads the float64 arrays ``inputs`` (perturbed in place); ``analytic`` are the
+      claimed gradients with respect to each.
+
+    Parameters
+    ----------
+    model_or_fn : MLP or callable
+    X : ndarray of shape (N, D), for the model form
+    dlogits : ndarray of shape (N, C), optional, for the model form
+    inputs, analytic : sequences of float64 ndarrays, for the function form
+    eps : float, default 1e-6
+    seed : int, default 0
+        Seed of the random ``dlogits``.
+
+    Returns
+    -------
+    dict
+        Parameter name (model form) or input position (function form) -> rel_error.
+        Values below 1e-7 mean the gradients agree.
+    """
+    if callable(getattr(model_or_fn, "forward_train", None)):
+        model = model_or_fn
+        if X is None:
+            raise ValueError("X must be given to check a model's gradients, got None")
+        X = np.asarray(X)
+        if any(p.dtype != np.float64 for p in model.params.values()):
+            raise TypeError("check_gradients needs a float64 model; build it with dtype=np.float64")
+        logits, cache = model.forward_train(X)
+        if dlogits is None:
+            dlogits = np.random.default_rng(seed).standard_normal(logits.shape)
+        dlogits = np.asarray(dlogits, dtype=np.float64)
+        if dlogits.shape != logits.shape:
+            raise ValueError(f"dlogits must have the shape of the logits {logits.shape}, got {dlogits.shape}")
+        grads = model.backward(dlogits, cache)
+
+        def objective() -> float:
+            out, _ = model.forward_train(X)
+            return float(np.sum(out * dlogits))
+
+        return {name: rel_error(grads[name], numerical_gradient(objective, p, eps))
+                for name, p in model.params.items()}
+    if not callable(model_or_fn):
+        raise TypeError(f"model_or_fn must be an MLP or a callable, got {describe(model_or_fn)}")
+    if inputs is None or analytic is None or len(inputs) != len(analytic):
+        raise ValueError("inputs and analytic must be sequences of the same length for a function")
+    return {i: rel_error(g, numerical_gradient(model_or_fn, x, eps))
+            for i, (x, g) in enumerate(zip(inputs, analytic))}
