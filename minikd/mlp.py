@@ -1,0 +1,457 @@
+"""A multilayer perceptron over a dict of arrays (after cs231n's ``fc_net.py``).
+
+``MLP([D, H1, ..., C])`` is ``L = len(layer_sizes) - 1`` dense layers; every hidden layer is
+followed by the activation, the last one is linear and outputs the logits::
+
+    z1 = X @ W1 + b1;  a1 = f(z1)           # (N, D) @ (D, H1) -> (N, H1)
+    ...
+    logits = a_{L-1} @ WL + bL              # (N, H_{L-1}) @ (H_{L-1}, C) -> (N, C)
+
+The parameters live in ``model.params`` ("W1", "b1", ..., "WL", "bL"); :meth:`MLP.backward` returns
+gradients in a dict with the same keys, shapes and dtype, so an optimizer can do
+``params[k] -= lr * grads[k]``.
+
+Public methods validate their inputs; the private ``_forward_train``/``_backward`` hold only the math
+and are what the trainers call in their hot loop, on arrays they validated once.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validation import check_choice, check_float_array, check_int, check_positive_float, describe
+from .functional import _softmax
+from .layers import ACTIVATIONS, DenseCache, dense_backward, dense_forward
+
+__all__ = ["MLP", "MLPCache", "LayerCache"]
+
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_HE_INIT = ("relu", "leaky_relu")  # the other activations get Glorot/Xavier init
+_CONFIG_KEYS = ("layer_sizes", "activation", "dtype")
+
+
+class LayerCache(NamedTuple):
+    """The intermediates of one layer of a forward pass.
+
+    Attributes
+    ----------
+    dense : DenseCache
+        ``(x, W)``: the layer input (N, in) and weights (in, out).
+    activation : NamedTuple or None
+        The activation's cache (its input ``z`` and output ``a``, both (N, out)); None for the
+        last layer, which is linear.
+    """
+
+    dense: DenseCache
+    activation: tuple | None
+
+
+class MLPCache(NamedTuple):
+    """Everything :meth:`MLP.backward` needs from :meth:`MLP.forward_train`.
+
+    Attributes
+    ----------
+    layers : tuple of LayerCache
+        One per dense layer, first to last; ``layers[0].dense.x`` is the input X, as a 2-D array.
+    logits : ndarray of shape (N, C), or (C,) when the input was one sample of shape (D,)
+        The output of the forward pass; ``dlogits`` must have this shape.
+    single : bool
+        Whether the input was one sample of shape (D,).
+    need_input_grad : bool
+        Whether :meth:`MLP.backward` also returns the gradient with respect to X.
+    """
+
+    layers: tuple
+    logits: np.ndarray
+    single: bool = False
+    need_input_grad: bool = False
+
+
+def _check_dtype(dtype) -> np.dtype:
+    if dtype is None or isinstance(dtype, bool):
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {describe(dtype)}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {describe(dtype)}") from None
+    if dt not in _DTYPES.values():
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dt}")
+    return dt
+
+
+def _check_layer_sizes(layer_sizes) -> tuple[int, ...]:
+    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"layer_sizes must be a list of positive ints like [64, 32, 10], got {describe(layer_sizes)}"
+        )
+    if len(layer_sizes) < 2:
+        raise ValueError(
+            "layer_sizes must have at least 2 entries (input and output sizes), "
+            f"got {list(layer_sizes)!r}"
+        )
+    return tuple(check_int(n, f"layer_sizes[{i}]", minimum=1) for i, n in enumerate(layer_sizes))
+
+
+class MLP:
+    """Multilayer perceptron classifier with hand-written backpropagation.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[D, H1, ..., C]``: input features, hidden widths, classes; at least 2 positive ints.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "identity"}, default "relu"
+        Applied after every hidden layer; the last layer is linear (it outputs logits).
+    seed : int, numpy.random.Generator or None, default None
+        Seed of the weight initialisation, through ``np.random.default_rng(seed)`` (a Generator is
+        used as is, and advanced). The global ``np.random`` state is never touched.
+    dtype : {np.float32, np.float64}, default np.float64
+        Dtype of the parameters, the logits and the gradients.
+
+    Attributes
+    ----------
+    layer_sizes : tuple of int
+    activation : str
+    dtype : numpy.dtype
+    params : dict of str -> ndarray
+        "W1", "b1", ..., "WL", "bL"; ``W_k`` has shape (in_k, out_k), ``b_k`` shape (out_k,).
+    num_layers : int
+        ``L``, the number of dense layers (``len(layer_sizes) - 1``).
+
+    Notes
+    -----
+    Initialisation (weights drawn in float64, then cast, so a float32 and a float64 model with the
+    same seed start from the same weights up to rounding; biases are zero):
+
+    - ReLU / leaky ReLU: He et al. (2015), ``W ~ N(0, 2 / fan_in)``, which keeps the variance of
+      the activations constant through layers that zero half their inputs;
+    - tanh / sigmoid / identity: Glorot & Bengio (2010), ``W ~ N(0, 2 / (fan_in + fan_out))``.
+
+    Examples
+    --------
+    >>> model = MLP([64, 32, 10], activation="relu", seed=0)
+    >>> model
+    MLP([64, 32, 10], activation='relu', dtype=float64, params=2,410)
+    """
+
+    def __init__(self, layer_sizes, activation: str = "relu", seed=None, dtype=np.float64):
+        self.layer_sizes = _check_layer_sizes(layer_sizes)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.dtype = _check_dtype(dtype)
+        if not (seed is None or isinstance(seed, np.random.Generator)):
+            seed = check_int(seed, "seed", minimum=0)
+        rng = np.random.default_rng(seed)
+
+        self.num_layers = len(self.layer_sizes) - 1
+        self._keys = tuple((f"W{k}", f"b{k}") for k in range(1, self.num_layers + 1))
+        self.params = {}
+        for k, (w_key, b_key) in enumerate(self._keys):
+            fan_in, fan_out = self.layer_sizes[k], self.layer_sizes[k + 1]
+            if self.activation in _HE_INIT:
+                std = math.sqrt(2.0 / fan_in)
+            else:
+                std = math.sqrt(2.0 / (fan_in + fan_out))
+            self.params[w_key] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
+            self.params[b_key] = np.zeros(fan_out, dtype=self.dtype)
+
+    # ------------------------------------------------------------------------- description
+    @property
+    def input_dim(self) -> int:
+        """D, the number of input features (``layer_sizes[0]``)."""
+        return self.layer_sizes[0]
+
+    @property
+    def output_dim(self) -> int:
+        """C, the number of classes (``layer_sizes[-1]``)."""
+        return self.layer_sizes[-1]
+
+    @property
+    def num_parameters(self) -> int:
+        """Total number of scalars in ``params``."""
+        return sum(p.size for p in self.params.values())
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, "
+            f"dtype={self.dtype.name}, params={self.num_parameters:,})"
+        )
+
+    # ------------------------------------------------------------------------- validation
+    def _check_X(self, X) -> np.ndarray:
+        """Validate X (shape (D,) or (N, D), finite, non-empty) and cast it to the model dtype."""
+        X = check_float_array(X, "X", ndim=(1, 2))
+        if X.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"X must have {self.input_dim} features (layer_sizes[0]), got {X.shape[-1]} "
+                f"(X of shape {X.shape})"
+            )
+        if X.dtype != self.dtype:
+            with np.errstate(over="ignore"):
+                X = X.astype(self.dtype)
+            if not np.isfinite(X).all():
+                raise ValueError(
+                    f"X must fit in the model dtype {self.dtype}, got values of magnitude up to "
+                    f"{np.abs(X).max()} after the cast"
+                )
+        return X
+
+    # ------------------------------------------------------------------------- forward
+    def forward(self, X) -> np.ndarray:
+        """Logits of the network.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+            Finite inputs; cast to the model dtype (a float32 model gives float32 logits for
+            float64 or integer input).
+
+        Returns
+        -------
+        logits : ndarray of shape (N, C), or (C,) for X of shape (D,)
+        """
+        logits, _ = self.forward_train(X)
+        return logits
+
+    def forward_train(self, X, need_input_grad: bool = False) -> tuple[np.ndarray, MLPCache]:
+        """Forward pass that keeps every intermediate for :meth:`backward`.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+            Finite inputs; cast to the model dtype.
+        need_input_grad : bool, default False
+            If True, :meth:`backward` also returns ``dL/dX`` (for input saliency, adversarial
+            examples, ...). Training never needs it.
+
+        Returns
+        -------
+        logits : ndarray of shape (N, C), or (C,) for X of shape (D,)
+        cache : MLPCache
+            Pass it to :meth:`backward`. ``cache.layers[k].activation.out`` is the output of hidden
+            layer ``k + 1``, ``cache.layers[k].dense.x`` the input of layer ``k + 1``.
+        """
+        if not isinstance(need_input_grad, (bool, np.bool_)):
+            raise TypeError(f"need_input_grad must be a bool, got {describe(need_input_grad)}")
+        X = self._check_X(X)
+        if X.ndim == 2:
+            return self._forward_train(X, bool(need_input_grad))
+        logits, cache = self._forward_train(X[None, :], bool(need_input_grad))  # (1, D)
+        logits = logits[0]  # (C,)
+        return logits, cache._replace(logits=logits, single=True)
+
+    def _forward_train(self, X: np.ndarray, need_input_grad: bool = False):
+        """The math of :meth:`forward_train`, without checks: X is a 2-D array of the model dtype."""
+        act_forward = ACTIVATIONS[self.activation][0]
+        last = self.num_layers - 1
+        layers = []
+        a = X  # (N, D)
+        for k, (w_key, b_key) in enumerate(self._keys):
+            z, dense_cache = dense_forward(a, self.params[w_key], self.params[b_key])
+            if k < last:
+                a, act_cache = act_forward(z)
+            else:
+                a, act_cache = z, None  # logits: the last layer is linear
+            layers.append(LayerCache(dense_cache, act_cache))
+        return a, MLPCache(tuple(layers), a, False, need_input_grad)
+
+    # ------------------------------------------------------------------------- backward
+    def backward(self, dlogits, cache: MLPCache):
+        """Backpropagate ``dL/dlogits`` through the network.
+
+        Parameters
+        ----------
+        dlogits : array_like of shape (N, C), or (C,) for a one-sample forward pass
+            Gradient of the loss with respect to the logits; must have the shape of
+            ``cache.logits``. Cast to the model dtype.
+        cache : MLPCache
+            From :meth:`forward_train` on this model.
+
+        Returns
+        -------
+        grads : dict of str -> ndarray
+            Keyed like ``params`` ("W1", "b1", ...), each of the same shape and dtype.
+        dX : ndarray of shape (N, D) or (D,), only if the forward pass had ``need_input_grad=True``
+            Then the return value is the pair ``(grads, dX)``.
+
+        Notes
+        -----
+        Walking the layers from last to first with ``dout = dlogits``: the activation's backward
+        turns ``dL/da_k`` into ``dL/dz_k``, and :func:`minikd.layers.dense_backward` turns that into
+        ``dL/dW_k = a_{k-1}^T dz_k``, ``dL/db_k = sum_n dz_k`` and ``dL/da_{k-1} = dz_k W_k^T``.
+        The first layer's input gradient is skipped unless it was asked for.
+        """
+        if not isinstance(cache, MLPCache):
+            raise TypeError(f"cache must be the MLPCache from forward_train, got {describe(cache)}")
+        if len(cache.layers) != self.num_layers:
+            raise ValueError(
+                f"cache must come from a forward pass of this {self.num_layers}-layer model, "
+                f"got a cache of {len(cache.layers)} layers"
+            )
+        dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2))
+        if dlogits.shape != cache.logits.shape:
+            raise ValueError(
+                f"dlogits must have the shape of the logits {cache.logits.shape}, "
+                f"got shape {dlogits.shape}"
+            )
+        return self._backward(dlogits, cache)
+
+    def _backward(self, dlogits: np.ndarray, cache: MLPCache):
+        """The math of :meth:`backward`, without checks (dlogits is cast to the model dtype)."""
+        dout = dlogits if dlogits.ndim == 2 else dlogits[None, :]  # (N, C)
+        if dout.dtype != self.dtype:
+            dout = dout.astype(self.dtype)
+        act_backward = ACTIVATIONS[self.activation][1]
+        grads = {}
+        for k in range(self.num_layers - 1, -1, -1):
+            dense_cache, act_cache = cache.layers[k]
+            if act_cache is not None:
+                dout = act_backward(dout, act_cache)  # dL/da_k -> dL/dz_k
+            need_dx = k > 0 or cache.need_input_grad
+            dout, grads[self._keys[k][0]], grads[self._keys[k][1]] = dense_backward(
+                dout, dense_cache, need_dx=need_dx
+            )
+        grads = {key: grads[key] for key in self.params}  # "W1", "b1", ... order
+        if not cache.need_input_grad:
+            return grads
+        return grads, (dout[0] if cache.single else dout)
+
+    # ------------------------------------------------------------------------- prediction
+    def predict(self, X):
+        """Predicted class indices (the argmax of the logits).
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+
+        Returns
+        -------
+        ndarray of int of shape (N,), or an int for X of shape (D,)
+        """
+        logits = self.forward(X)
+        if logits.ndim == 1:
+            return int(np.argmax(logits))
+        return np.argmax(logits, axis=1)
+
+    def predict_proba(self, X, temperature: float = 1.0) -> np.ndarray:
+        """Class probabilities ``softmax(logits / temperature)``.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+        temperature : float, default 1.0
+            T > 0; T > 1 gives the softened probabilities of distillation.
+
+        Returns
+        -------
+        ndarray of shape (N, C) or (C,), model dtype
+            Rows are non-negative and sum to 1.
+        """
+        t = check_positive_float(temperature, "temperature")
+        return _softmax(self.forward(X), t)
+
+    # ------------------------------------------------------------------------- state
+    def get_params(self) -> dict:
+        """A copy of ``params`` (a dict of new arrays), e.g. to remember the best weights.
+
+        Returns
+        -------
+        dict of str -> ndarray
+        """
+        return {key: value.copy() for key, value in self.params.items()}
+
+    def set_params(self, params) -> None:
+        """Copy ``params`` into the model, after checking all of them.
+
+        Parameters
+        ----------
+        params : mapping of str -> array_like
+            Exactly the keys of ``self.params``, each of the same shape, finite. Values are cast to
+            the model dtype and copied into the existing arrays (the caller's arrays are not kept,
+            so changing them later does not change the model).
+
+        Raises
+        ------
+        ValueError
+            Naming the key that is missing, unexpected, of the wrong shape or not finite. Nothing
+            is changed when any check fails.
+        """
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of arrays, got {describe(params)}")
+        missing = [key for key in self.params if key not in params]
+        if missing:
+            raise ValueError(f"params is missing key {missing[0]!r} (expected {list(self.params)})")
+        extra = [key for key in params if key not in self.params]
+        if extra:
+            raise ValueError(f"params has unexpected key {extra[0]!r} (expected {list(self.params)})")
+        checked = {}
+        for key, current in self.params.items():
+            name = f"params[{key!r}]"
+            value = check_float_array(params[key], name, ndim=current.ndim)
+            if value.shape != current.shape:
+                raise ValueError(f"{name} must have shape {current.shape}, got shape {value.shape}")
+            with np.errstate(over="ignore"):
+                value = value.astype(self.dtype, copy=False)
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} must fit in the model dtype {self.dtype}, got inf after the cast")
+            checked[key] = value
+        for key, value in checked.items():
+            np.copyto(self.params[key], value)
+
+    def copy(self) -> MLP:
+        """An independent deep copy: same configuration, copied parameters.
+
+        Returns
+        -------
+        MLP
+            Changing its ``params`` does not change this model, and vice versa.
+        """
+        return _copy.deepcopy(self)
+
+    def get_config(self) -> dict:
+        """The constructor arguments as plain data (for checkpoints).
+
+        Returns
+        -------
+        dict
+            ``{"layer_sizes": list of int, "activation": str, "dtype": "float32" or "float64"}``.
+        """
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activation": self.activation,
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config, params=None, seed=None) -> MLP:
+        """Build a model from :meth:`get_config` output, optionally with given parameters.
+
+        Parameters
+        ----------
+        config : dict
+            Exactly the keys "layer_sizes", "activation" and "dtype".
+        params : mapping of str -> array_like, optional
+            Loaded with :meth:`set_params`; without it the weights are freshly initialised.
+        seed : int, numpy.random.Generator or None
+            Seed of the initialisation (irrelevant when ``params`` is given).
+
+        Returns
+        -------
+        MLP
+        """
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config must be a dict, got {describe(config)}")
+        for key in _CONFIG_KEYS:
+            if key not in config:
+                raise ValueError(f"config is missing key {key!r} (expected {list(_CONFIG_KEYS)})")
+        extra = [key for key in config if key not in _CONFIG_KEYS]
+        if extra:
+            raise ValueError(f"config has unexpected key {extra[0]!r} (expected {list(_CONFIG_KEYS)})")
+        model = cls(config["layer_sizes"], activation=config["activation"], seed=seed,
+                    dtype=config["dtype"])
+        if params is not None:
+            model.set_params(params)
+        return model
