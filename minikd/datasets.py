@@ -1,0 +1,348 @@
+"""Data for examples and tests: the bundled digits set, a stratified split, synthetic blobs.
+
+Nothing here downloads anything: ``load_digits`` reads a file shipped inside the package
+(``minikd/data/digits.npz``), found with :mod:`importlib.resources` so it works from a wheel as
+well as from a source checkout.
+
+Every random choice uses one ``np.random.default_rng(seed)``; the global ``np.random`` state is
+never touched, and the same seed gives the same result.
+
+Dimension names: N samples, D features, C classes.
+"""
+
+from __future__ import annotations
+
+import numbers
+from importlib import resources
+
+import numpy as np
+
+from ._validation import check_fraction, check_int, check_nonnegative_float, describe
+
+__all__ = ["load_digits", "train_test_split", "make_blobs", "label_subset"]
+
+_DIGITS_RESOURCE = ("data", "digits.npz")
+_DIGITS_PIXEL_MAX = 16
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_seed(seed):
+    """None, a non-negative int, or a ``np.random.Generator`` -> a Generator."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be None, a non-negative int or a np.random.Generator, got {describe(seed)}"
+        )
+    return np.random.default_rng(check_int(seed, "seed", minimum=0))
+
+
+def _check_float_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {describe(dtype)}") from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _check_class_labels(y, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """1-D discrete labels -> (classes, inverse) as from ``np.unique(..., return_inverse=True)``."""
+    if y.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D class labels of shape (N,) to stratify, got an array of shape "
+            f"{y.shape}; pass stratify=False for one-hot or probability rows"
+        )
+    if y.dtype.kind not in "biuUSf":
+        raise TypeError(f"{name} must hold class labels (ints or strings), got {describe(y)}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{name} must contain only finite values, got NaN or inf")
+    classes, inverse = np.unique(y, return_inverse=True)
+    return classes, inverse.reshape(-1)
+
+
+def _allocate(counts: np.ndarray, total: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Split ``total`` items over groups in proportion to ``counts``, within [low, high] each.
+
+    Starts from ``floor(exact)`` clipped to the bounds, with ``exact = counts * total / sum``, then
+    adds (or removes) one item at a time where the allocation is furthest below (above) its exact
+    share (largest remainder method). Each group then gets ``floor(exact)`` or ``ceil(exact)``
+    unless a bound forces otherwise. The caller guarantees ``sum(low) <= total <= sum(high)``.
+    """
+    exact = counts * (total / counts.sum())
+    alloc = np.clip(np.floor(exact).astype(np.int64), low, high)
+    remaining = total - int(alloc.sum())
+    while remaining > 0:
+        deficit = np.where(alloc < high, exact - alloc, -np.inf)
+        alloc[np.argmax(deficit)] += 1
+        remaining -= 1
+    while remaining < 0:
+        surplus = np.where(alloc > low, alloc - exact, -np.inf)
+        alloc[np.argmax(surplus)] -= 1
+        remaining += 1
+    return alloc
+
+
+# ----------------------------------------------------------------------------- digits
+def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
+    resource = resources.files("minikd").joinpath(*_DIGITS_RESOURCE)
+    with resource.open("rb") as f, np.load(f, allow_pickle=False) as data:
+        return np.array(data["images"]), np.array(data["target"])
+
+
+def load_digits(return_images: bool = False, dtype=np.float64):
+    """The 8×8 handwritten digits bundled with minikd (1,797 samples, 10 classes).
+
+    Parameters
+    ----------
+    return_images : bool, default False
+        If True, ``X`` keeps the image shape (1797, 8, 8) instead of flattened rows.
+    dtype : float32 or float64, default float64
+        The dtype of ``X``.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), or (1797, 8, 8) with ``return_images``
+        Pixel intensities scaled to [0, 1] (the raw values 0..16 divided by 16).
+    y : ndarray of int64, shape (1797,)
+        The digit shown, 0..9 (about 180 of each).
+
+    Notes
+    -----
+    This is the test set of the UCI "Optical Recognition of Handwritten Digits" data set
+    (E. Alpaydin and C. Kaynak, UCI Machine Learning Repository, 1998,
+    https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits), the copy
+    many libraries ship as "digits". It is licensed under Creative Commons Attribution 4.0
+    (CC BY 4.0); the attribution ships with the file in ``minikd/data/README.md``. Each image is
+    32×32 bitmap cut into 4×4 blocks whose set pixels were counted, hence values 0..16.
+
+    The file is read with :mod:`importlib.resources`, so it works from an installed wheel.
+
+    Examples
+    --------
+    >>> X, y = load_digits()
+    >>> X.shape, y.shape, float(X.max())
+    ((1797, 64), (1797,), 1.0)
+    """
+    if not isinstance(return_images, (bool, np.bool_)):
+        raise TypeError(f"return_images must be a bool, got {describe(return_images)}")
+    dt = _check_float_dtype(dtype)
+    images, target = _digits_raw()
+    X = images.astype(dt) / dt.type(_DIGITS_PIXEL_MAX)
+    if not return_images:
+        X = X.reshape(len(X), -1)
+    return X, target.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- splitting
+def train_test_split(X, y, test_size=0.25, seed=None, stratify: bool = True):
+    """Split ``X`` and ``y`` into random train and test parts, stratified by class by default.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, ...) (e.g. (N, D))
+        Samples; any dtype, kept as is.
+    y : array_like of shape (N,) (or (N, C) with ``stratify=False``)
+        Labels. Stratifying needs 1-D class labels.
+    test_size : float in (0, 1) or int, default 0.25
+        A fraction of the samples (rounded up) or a number of samples in [1, N - 1].
+    seed : None, int >= 0 or np.random.Generator, default None
+        Seed of the one ``np.random.default_rng`` behind every random choice.
+    stratify : bool, default True
+        Keep each class's share the same in both parts: class c (n_c samples) gets
+        ``n_test * n_c / N`` test samples rounded up or down. Every class keeps at least one
+        sample in each part; for a class too small for its share that rule wins, and the
+        difference is taken from the other classes.
+
+    Returns
+    -------
+    X_train : ndarray of shape (N - n_test, ...)
+    X_test : ndarray of shape (n_test, ...)
+    y_train : ndarray of shape (N - n_test,) (or (N - n_test, C))
+    y_test : ndarray of shape (n_test,) (or (n_test, C))
+        Copies in a random order; every sample is in exactly one part.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, ``test_size`` is out of range, or a class has fewer than 2 samples
+        (or there are more classes than train or test samples) when stratifying.
+
+    Notes
+    -----
+    Stratified allocation uses the largest-remainder method: with ``exact_c = n_c * n_test / N``
+    class c gets ``floor(exact_c)`` test samples, and the leftover ones go to the classes whose
+    ``exact_c`` has the largest fractional part, so ``|n_test_c - exact_c| < 1`` and the sizes add
+    up to ``n_test`` exactly.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(
+            f"X and y must be arrays with one entry per sample, got shapes {X.shape} and {y.shape}"
+        )
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(f"X and y must have the same number of samples, got {n} and {y.shape[0]}")
+    if n < 2:
+        raise ValueError(f"X must have at least 2 samples to split, got {n}")
+    if isinstance(test_size, numbers.Integral) and not isinstance(test_size, (bool, np.bool_)):
+        n_test = check_int(test_size, "test_size", minimum=1, maximum=n - 1)
+    elif isinstance(test_size, numbers.Real) and not isinstance(test_size, (bool, np.bool_)):
+        frac = check_fraction(test_size, "test_size", low_open=True, high_open=True)
+        n_test = int(np.ceil(round(frac * n, 9)))  # round: 0.07 * 100 is 7.000000000000001
+        if not 1 <= n_test <= n - 1:
+            raise ValueError(
+                f"test_size={test_size!r} leaves {n - n_test} train samples out of {n}; "
+                "both parts need at least one"
+            )
+    else:
+        raise TypeError(
+            f"test_size must be a fraction in (0, 1) or an int count, got {describe(test_size)}"
+        )
+    if not isinstance(stratify, (bool, np.bool_)):
+        raise TypeError(f"stratify must be a bool, got {describe(stratify)}")
+    rng = _check_seed(seed)
+
+    if not stratify:
+        perm = rng.permutation(n)
+        test_idx, train_idx = perm[:n_test], perm[n_test:]
+    else:
+        classes, inverse = _check_class_labels(y, "y")
+        counts = np.bincount(inverse, minlength=len(classes))
+        if counts.min() < 2:
+            rare = classes[np.argmin(counts)].item()
+            raise ValueError(
+                f"stratify=True needs at least 2 samples of every class (one for each part), "
+                f"got {counts.min()} of class {rare!r}; pass stratify=False"
+            )
+        n_classes = len(classes)
+        if not n_classes <= n_test <= n - n_classes:
+            raise ValueError(
+                f"stratify=True needs at least one sample of each of the {n_classes} classes in "
+                f"both parts, so test_size must give between {n_classes} and {n - n_classes} "
+                f"test samples, got {n_test}"
+            )
+        n_test_per_class = _allocate(counts, n_test, np.ones_like(counts), counts - 1)
+        test_parts, train_parts = [], []
+        for c, k in enumerate(n_test_per_class):
+            members = rng.permutation(np.flatnonzero(inverse == c))
+            test_parts.append(members[:k])
+            train_parts.append(members[k:])
+        test_idx = rng.permutation(np.concatenate(test_parts))
+        train_idx = rng.permutation(np.concatenate(train_parts))
+    return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+def label_subset(y, fraction: float, seed=None, stratify: bool = True) -> np.ndarray:
+    """Indices of a random subset holding ``fraction`` of the samples (e.g. "5 % of the labels").
+
+    Parameters
+    ----------
+    y : array_like of shape (N,)
+        Class labels (only needed to stratify; its length is N).
+    fraction : float in (0, 1]
+        Share of the samples to keep; the subset has ``round(fraction * N)`` samples (at least
+        one, and with ``stratify`` at least one per class).
+    seed : None, int >= 0 or np.random.Generator, default None
+        Seed of the one ``np.random.default_rng`` behind the choice.
+    stratify : bool, default True
+        Take ``n_keep * n_c / N`` samples of each class c, rounded up or down, at least one.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_keep,)
+        Sorted, distinct indices into ``y`` (and the matching ``X``).
+
+    Notes
+    -----
+    The per-class sizes use the same largest-remainder allocation as :func:`train_test_split`,
+    so they add up to ``n_keep`` and each is within 1 of ``n_keep * n_c / N`` (unless the "at
+    least one per class" floor lifts it).
+    """
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] == 0:
+        raise ValueError(f"y must hold one label per sample, got an array of shape {y.shape}")
+    n = y.shape[0]
+    fraction = check_fraction(fraction, "fraction", low_open=True)
+    if not isinstance(stratify, (bool, np.bool_)):
+        raise TypeError(f"stratify must be a bool, got {describe(stratify)}")
+    rng = _check_seed(seed)
+    n_keep = max(1, int(np.floor(fraction * n + 0.5)))
+    if not stratify:
+        return np.sort(rng.choice(n, size=n_keep, replace=False)).astype(np.int64)
+    classes, inverse = _check_class_labels(y, "y")
+    counts = np.bincount(inverse, minlength=len(classes))
+    n_keep = max(n_keep, len(classes))
+    per_class = _allocate(counts, n_keep, np.ones_like(counts), counts)
+    chosen = [
+        rng.choice(np.flatnonzero(inverse == c), size=k, replace=False)
+        for c, k in enumerate(per_class)
+    ]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def make_blobs(n_samples: int = 300, n_features: int = 2, n_classes: int = 3,
+               cluster_std: float = 1.0, center_box=(-5.0, 5.0), seed=None, dtype=np.float64):
+    """Isotropic Gaussian clusters, one per class: a small, fast, learnable data set for tests.
+
+    Parameters
+    ----------
+    n_samples : int, default 300
+        Total number of samples N >= n_classes, shared as evenly as possible among the classes.
+    n_features : int, default 2
+        Dimension D >= 1.
+    n_classes : int, default 3
+        Number of classes (clusters) C >= 1.
+    cluster_std : float, default 1.0
+        Standard deviation sigma >= 0 of every cluster along every axis.
+    center_box : (float, float), default (-5, 5)
+        Bounds (low < high) of the uniform distribution the centres are drawn from.
+    seed : None, int >= 0 or np.random.Generator, default None
+        Seed of the one ``np.random.default_rng`` behind every draw.
+    dtype : float32 or float64, default float64
+        The dtype of ``X``.
+
+    Returns
+    -------
+    X : ndarray of shape (N, D)
+        Samples, in a random order.
+    y : ndarray of int64, shape (N,)
+        Cluster (class) of each sample, in 0..C-1.
+
+    Notes
+    -----
+    ``mu_c ~ Uniform(low, high)^D`` for each class c, then ``x = mu_{y} + sigma * e`` with
+    ``e ~ N(0, I_D)``. The draws are made in float64 and then cast to ``dtype``.
+    """
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_features = check_int(n_features, "n_features", minimum=1)
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
+    if n_samples < n_classes:
+        raise ValueError(
+            f"n_samples must be >= n_classes ({n_classes}) so every class has a sample, "
+            f"got {n_samples}"
+        )
+    cluster_std = check_nonnegative_float(cluster_std, "cluster_std")
+    try:
+        low, high = center_box
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"center_box must be a pair (low, high), got {describe(center_box)}"
+        ) from None
+    for bound in (low, high):
+        if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, numbers.Real):
+            raise TypeError(f"center_box must hold two real numbers, got {describe(center_box)}")
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(
+            f"center_box must be finite (low, high) with low < high, got {center_box!r}"
+        )
+    dt = _check_float_dtype(dtype)
+    rng = _check_seed(seed)
+    centers = rng.uniform(float(low), float(high), size=(n_classes, n_features))  # (C, D)
+    per_class = n_samples // n_classes + (np.arange(n_classes) < n_samples % n_classes)
+    y = rng.permutation(np.repeat(np.arange(n_classes, dtype=np.int64), per_class))
+    X = centers[y] + cluster_std * rng.standard_normal((n_samples, n_features))  # (N, D)
+    return X.astype(dt, copy=False), y

@@ -1,0 +1,439 @@
+"""Optimizers: SGD (momentum, Nesterov, weight decay) and Adam, with PyTorch's update rules.
+
+An optimizer updates a model's parameters in place from their gradients::
+
+    grads = model.backward(dlogits, cache)   # dict keyed like model.params
+    optimizer.step(model.params, grads)      # W <- W - lr * update, for every array
+
+Both take dicts mapping names (``"W1"``, ``"b1"``, ...) to ndarrays of any shape. The per-parameter
+buffers (momentum, Adam's moments) are created lazily on the first step with the parameter's dtype,
+so a float32 model stays float32 end to end: every scalar in the update is a Python float, which
+NumPy never lets promote a float32 array.
+
+``state_dict()`` returns plain data (strings, numbers and dicts of copied ndarrays) that a
+checkpoint can pickle and a restricted unpickler can load; ``load_state_dict`` restores it exactly,
+so a run resumed from a checkpoint is bit-for-bit the run that never stopped.
+
+The public ``step`` validates its inputs and then calls ``_step``, the bare update, which the
+trainer calls directly after validating the model once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._validation import (
+    check_float_array,
+    check_fraction,
+    check_int,
+    check_nonnegative_float,
+    check_positive_float,
+    describe,
+)
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+#: Version of the layout returned by ``state_dict``; bumped on incompatible changes.
+STATE_FORMAT_VERSION = 1
+
+
+def _check_beta(value, name: str) -> float:
+    """A decay rate in [0, 1)."""
+    return check_fraction(value, name, high_open=True)
+
+
+class Optimizer:
+    """Base class: validation, hyperparameters and (de)serialisation of the per-parameter state.
+
+    Subclasses set ``_buffer_names`` (the per-parameter arrays they keep, e.g. ``("momentum",)``),
+    implement ``_step`` (the bare update) and ``get_config`` (their hyperparameters), and accept
+    those hyperparameters as keyword arguments of ``__init__``.
+
+    Parameters
+    ----------
+    learning_rate : float
+        Step size, a finite number > 0. May be changed between steps (a learning-rate schedule);
+        assignments are validated.
+
+    Attributes
+    ----------
+    t : int
+        Number of updates taken so far.
+    """
+
+    _buffer_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = learning_rate
+        self.t = 0
+        self._buffers: dict[str, dict[str, np.ndarray]] = {b: {} for b in self._buffer_names}
+
+    # ------------------------------------------------------------------ hyperparameters
+    @property
+    def learning_rate(self) -> float:
+        """Step size, a finite float > 0 (validated on assignment)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        self._learning_rate = check_positive_float(value, "learning_rate")
+
+    def get_config(self) -> dict:
+        """Hyperparameters as plain numbers/bools; ``type(self)(**config)`` rebuilds them."""
+        return {"learning_rate": self.learning_rate}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ the update
+    def step(self, params, grads) -> None:
+        """Update ``params`` in place from ``grads``, after validating both.
+
+        Parameters
+        ----------
+        params : dict of str -> ndarray
+            The model's parameters (float arrays of any shape), updated in place.
+        grads : dict of str -> array_like
+            Gradients of the loss with the same keys and shapes as ``params``, finite. They are
+            cast to each parameter's dtype and never modified.
+
+        Raises
+        ------
+        TypeError
+            If ``params`` or ``grads`` is not a dict, or an array is not a float array.
+        ValueError
+            If the keys or shapes differ, a gradient is not finite, or the optimizer's state was
+            built for other parameters (call ``reset()`` to start over).
+        """
+        self._step(params, self._check_step_inputs(params, grads))
+
+    def _step(self, params: dict, grads: dict) -> None:
+        """The bare update, no validation: ``grads[k]`` has the shape and dtype of ``params[k]``.
+
+        Subclasses implement it and increment ``self.t``.
+        """
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget the per-parameter state (buffers and step count); keep the hyperparameters."""
+        self.t = 0
+        self._buffers = {b: {} for b in self._buffer_names}
+
+    def _check_step_inputs(self, params, grads) -> dict:
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of name -> ndarray, got {describe(params)}")
+        if not isinstance(grads, Mapping):
+            raise TypeError(f"grads must be a dict of name -> ndarray, got {describe(grads)}")
+        if not params:
+            raise ValueError("params must not be empty, got an empty dict")
+        if set(grads) != set(params):
+            missing = sorted(map(str, set(params) - set(grads)))
+            extra = sorted(map(str, set(grads) - set(params)))
+            raise ValueError(
+                f"grads must have the same keys as params; missing from grads: {missing}, "
+                f"not in params: {extra}"
+            )
+        checked = {}
+        for name, W in params.items():
+            if not isinstance(W, np.ndarray) or W.dtype.kind != "f":
+                raise TypeError(
+                    f"params[{name!r}] must be a float ndarray (it is updated in place), "
+                    f"got {describe(W)}"
+                )
+            if not W.flags.writeable:
+                raise ValueError(f"params[{name!r}] must be writeable (it is updated in place)")
+            g = check_float_array(grads[name], f"grads[{name!r}]", ndim=W.ndim, allow_empty=True)
+            if g.shape != W.shape:
+                raise ValueError(
+                    f"grads[{name!r}] must have the shape of params[{name!r}] {W.shape}, "
+                    f"got shape {g.shape}"
+                )
+            checked[name] = g.astype(W.dtype, copy=False)
+        self._check_buffers_match(params)
+        return checked
+
+    def _check_buffers_match(self, params) -> None:
+        """The existing state (if any) must belong to these parameters."""
+        for buffer_name, buffers in self._buffers.items():
+            if not buffers:
+                continue
+            if set(buffers) != set(params):
+                raise ValueError(
+                    f"params have keys {sorted(map(str, params))} but this optimizer's "
+                    f"{buffer_name!r} state was built for {sorted(map(str, buffers))}; "
+                    "use one optimizer per model, or call reset() to start over"
+                )
+            for name, buf in buffers.items():
+                if buf.shape != params[name].shape:
+                    raise ValueError(
+                        f"params[{name!r}] has shape {params[name].shape} but this optimizer's "
+                        f"{buffer_name!r} state for it has shape {buf.shape}; call reset() to "
+                        "start over"
+                    )
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """The optimizer's full state as plain, picklable data.
+
+        Returns
+        -------
+        dict
+            ``{"format_version": int, "type": str (class name), "config": get_config(),
+            "t": int, "buffers": {buffer_name: {param_name: ndarray copy}}}``. Nothing in it is
+            shared with the optimizer, so later steps do not change a saved state.
+        """
+        return {
+            "format_version": STATE_FORMAT_VERSION,
+            "type": type(self).__name__,
+            "config": dict(self.get_config()),
+            "t": int(self.t),
+            "buffers": {
+                b: {name: arr.copy() for name, arr in bufs.items()}
+                for b, bufs in self._buffers.items()
+            },
+        }
+
+    def load_state_dict(self, state) -> None:
+        """Restore a state returned by ``state_dict`` (hyperparameters, step count, buffers).
+
+        The arrays are copied, so the same ``state`` can be loaded again. The state is checked
+        completely before anything is changed: on error the optimizer is left as it was.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by ``state_dict()`` of an optimizer of the same class.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``state`` is not such a dict (wrong class, version, keys, hyperparameters, or
+            buffers that are not finite float arrays with consistent names and shapes).
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict from state_dict(), got {describe(state)}")
+        expected_keys = {"format_version", "type", "config", "t", "buffers"}
+        if set(state) != expected_keys:
+            raise ValueError(
+                f"state must have the keys {sorted(expected_keys)}, got {sorted(map(str, state))}"
+            )
+        if state["format_version"] != STATE_FORMAT_VERSION:
+            raise ValueError(
+                f"state['format_version'] must be {STATE_FORMAT_VERSION}, "
+                f"got {state['format_version']!r}"
+            )
+        if state["type"] != type(self).__name__:
+            raise ValueError(
+                f"state['type'] must be {type(self).__name__!r} (the state of this optimizer "
+                f"class), got {state['type']!r}"
+            )
+        config = state["config"]
+        if not isinstance(config, Mapping) or set(config) != set(self.get_config()):
+            raise ValueError(
+                f"state['config'] must be a dict with the keys {sorted(self.get_config())}, "
+                f"got {describe(config)}"
+            )
+        type(self)(**config)  # validates every hyperparameter before anything changes
+        t = check_int(state["t"], "state['t']", minimum=0)
+        buffers = state["buffers"]
+        if not isinstance(buffers, Mapping) or set(buffers) != set(self._buffer_names):
+            raise ValueError(
+                f"state['buffers'] must be a dict with the keys {sorted(self._buffer_names)}, "
+                f"got {describe(buffers)}"
+            )
+        restored: dict[str, dict[str, np.ndarray]] = {}
+        reference = None
+        for b in self._buffer_names:
+            bufs = buffers[b]
+            if not isinstance(bufs, Mapping):
+                raise TypeError(
+                    f"state['buffers'][{b!r}] must be a dict of name -> ndarray, "
+                    f"got {describe(bufs)}"
+                )
+            restored[b] = {}
+            for name, arr in bufs.items():
+                label = f"state['buffers'][{b!r}][{name!r}]"
+                if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+                    raise TypeError(f"{label} must be a float ndarray, got {describe(arr)}")
+                if arr.size and not np.isfinite(arr).all():
+                    raise ValueError(f"{label} must contain only finite values")
+                restored[b][name] = arr.copy()
+            shapes = {name: arr.shape for name, arr in restored[b].items()}
+            if reference is None:
+                reference = shapes
+            elif shapes != reference:
+                raise ValueError(
+                    f"state['buffers'] must hold the same parameter names and shapes in every "
+                    f"buffer, got {reference} and {shapes} (in {b!r})"
+                )
+        if reference and t == 0:
+            raise ValueError("state['t'] must be >= 1 when the buffers are not empty, got 0")
+        # Everything checked: commit.
+        self.__init__(**config)
+        self.t = t
+        self._buffers = restored
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay.
+
+    Same update as ``torch.optim.SGD`` (with ``dampening=0``).
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.01
+        Step size lr, a finite number > 0.
+    momentum : float, default 0.0
+        Momentum factor m in [0, 1). 0 is plain SGD (no buffer is kept).
+    nesterov : bool, default False
+        Use Nesterov momentum; needs ``momentum > 0``.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient wd >= 0, added to the gradient (coupled weight decay).
+
+    Notes
+    -----
+    For each parameter W with gradient dW and momentum buffer v (zero before the first step)::
+
+        g = dW + wd * W                              # L2 weight decay
+        v = m * v + g                                # momentum buffer
+        u = g + m * v if nesterov else v             # Nesterov looks one step ahead
+        W = W - lr * u
+
+    With ``momentum=0``: ``W <- W - lr * g``. Adding ``wd * W`` to the gradient is the gradient of
+    the penalty ``(wd / 2) * ||W||²``. The buffer is updated in place (``v *= m; v += g``) and has
+    the parameter's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"W": np.array([1.0, -2.0])}
+    >>> opt = SGD(learning_rate=0.1, momentum=0.9)
+    >>> opt.step(params, {"W": 2 * params["W"]})     # gradient of ||W||²
+    >>> params["W"]
+    array([ 0.8, -1.6])
+    """
+
+    _buffer_names = ("momentum",)
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(learning_rate)
+        self._momentum = _check_beta(momentum, "momentum")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be a bool, got {describe(nesterov)}")
+        if nesterov and self._momentum == 0.0:
+            raise ValueError(f"nesterov=True requires momentum > 0, got momentum={momentum!r}")
+        self._nesterov = bool(nesterov)
+        self._weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
+
+    momentum = property(lambda self: self._momentum, doc="Momentum factor in [0, 1).")
+    nesterov = property(lambda self: self._nesterov, doc="Whether Nesterov momentum is used.")
+    weight_decay = property(lambda self: self._weight_decay, doc="L2 coefficient >= 0.")
+
+    def get_config(self) -> dict:
+        return {"learning_rate": self.learning_rate, "momentum": self._momentum,
+                "nesterov": self._nesterov, "weight_decay": self._weight_decay}
+
+    def _step(self, params: dict, grads: dict) -> None:
+        lr, m, wd = self._learning_rate, self._momentum, self._weight_decay
+        velocity = self._buffers["momentum"]
+        for name, W in params.items():
+            g = grads[name]
+            if wd:
+                g = g + wd * W                          # new array: grads are never modified
+            if m:
+                v = velocity.get(name)
+                if v is None:                           # first step: v = m * 0 + g
+                    v = velocity[name] = np.array(g, dtype=W.dtype, copy=True)
+                else:
+                    v *= m
+                    v += g
+                update = g + m * v if self._nesterov else v
+            else:
+                update = g
+            W -= lr * update
+        self.t += 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction and optional L2 weight decay.
+
+    Same update as ``torch.optim.Adam`` (``amsgrad=False``; weight decay added to the gradient,
+    not decoupled as in AdamW).
+
+    Parameters
+    ----------
+    learning_rate : float, default 1e-3
+        Step size lr, a finite number > 0.
+    beta1 : float, default 0.9
+        Decay rate of the first-moment estimate, in [0, 1).
+    beta2 : float, default 0.999
+        Decay rate of the second-moment estimate, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator for stability, a finite number > 0.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient wd >= 0, added to the gradient.
+
+    Notes
+    -----
+    At step t = 1, 2, ... for each parameter W with gradient dW and moment estimates m, v
+    (zero at t = 0)::
+
+        g     = dW + wd * W                          # L2 weight decay
+        m     = beta1 * m + (1 - beta1) * g          # first moment
+        v     = beta2 * v + (1 - beta2) * g**2       # second moment (elementwise)
+        m_hat = m / (1 - beta1**t)                   # bias corrections
+        v_hat = v / (1 - beta2**t)
+        W     = W - lr * m_hat / (sqrt(v_hat) + eps)
+
+    Computed as PyTorch does: ``W -= (lr / (1 - β1^t)) * m / (sqrt(v) / sqrt(1 - β2^t) + eps)``.
+    The step count t is shared by all parameters and saved in ``state_dict()["t"]``.
+    """
+
+    _buffer_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(learning_rate)
+        self._beta1 = _check_beta(beta1, "beta1")
+        self._beta2 = _check_beta(beta2, "beta2")
+        self._eps = check_positive_float(eps, "eps")
+        self._weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
+
+    beta1 = property(lambda self: self._beta1, doc="First-moment decay rate in [0, 1).")
+    beta2 = property(lambda self: self._beta2, doc="Second-moment decay rate in [0, 1).")
+    eps = property(lambda self: self._eps, doc="Denominator offset > 0.")
+    weight_decay = property(lambda self: self._weight_decay, doc="L2 coefficient >= 0.")
+
+    def get_config(self) -> dict:
+        return {"learning_rate": self.learning_rate, "beta1": self._beta1, "beta2": self._beta2,
+                "eps": self._eps, "weight_decay": self._weight_decay}
+
+    def _step(self, params: dict, grads: dict) -> None:
+        b1, b2, eps, wd = self._beta1, self._beta2, self._eps, self._weight_decay
+        self.t += 1
+        t = self.t
+        step_size = self._learning_rate / (1.0 - b1**t)        # Python floats: no promotion
+        bias_correction2_sqrt = math.sqrt(1.0 - b2**t)
+        exp_avg, exp_avg_sq = self._buffers["exp_avg"], self._buffers["exp_avg_sq"]
+        for name, W in params.items():
+            g = grads[name]
+            if wd:
+                g = g + wd * W
+            m = exp_avg.get(name)
+            if m is None:
+                m = exp_avg[name] = np.zeros_like(W)
+                exp_avg_sq[name] = np.zeros_like(W)
+            v = exp_avg_sq[name]
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            denom = np.sqrt(v)
+            denom /= bias_correction2_sqrt
+            denom += eps
+            W -= step_size * (m / denom)
