@@ -43,6 +43,14 @@ def describe(value, limit: int = 60) -> str:
     return f"{text} (type {type(value).__name__})"
 
 
+def _show(value, limit: int = 60) -> str:
+    """repr of a scalar for an error message: NumPy scalars as plain numbers, long reprs cut."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _as_array(x, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
@@ -91,7 +99,8 @@ def check_float_array(
         if arr.dtype == np.float16:
             arr = arr.astype(np.float32)
         elif arr.dtype not in (np.float32, np.float64):
-            arr = arr.astype(np.float64)  # longdouble
+            with np.errstate(over="ignore"):  # longdouble beyond float64: inf, rejected below
+                arr = arr.astype(np.float64)
     elif kind in "iu":
         arr = arr.astype(np.float64)
     else:
@@ -100,7 +109,10 @@ def check_float_array(
         )
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if arr.ndim not in allowed:
-        rule = " or ".join(f"{d}-D" for d in allowed)
+        if len(allowed) > 2 and allowed == tuple(range(allowed[0], allowed[-1] + 1)):
+            rule = f"{allowed[0]}-D to {allowed[-1]}-D"
+        else:
+            rule = " or ".join(f"{d}-D" for d in allowed)
         raise ValueError(f"{name} must be {rule}, got an array of shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} must not be empty, got an array of shape {arr.shape}")
@@ -159,7 +171,7 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
                 bad = arr[arr != np.round(arr)] if arr.ndim else arr
                 raise ValueError(
                     f"{name} given as class indices must be whole numbers, got "
-                    f"non-integer value(s) such as {float(np.ravel(bad)[0])!r}"
+                    f"non-integer value(s) such as {_show(np.ravel(bad)[0])}"
                 )
         if not single and n_samples is not None and arr.shape[0] != n_samples:
             raise ValueError(
@@ -170,7 +182,7 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
             if lo < 0 or hi >= n_classes:
                 bad = lo if lo < 0 else hi
                 raise ValueError(
-                    f"{name} must be class indices in [0, {n_classes - 1}], got {bad!r}"
+                    f"{name} must be class indices in [0, {n_classes - 1}], got {_show(bad)}"
                 )
         return "index", arr.astype(np.int64)
     if arr.ndim == prob_ndim:
@@ -183,11 +195,14 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
             raise ValueError(
                 f"{name} must have one row per sample ({n_samples}), got {arr.shape[0]} rows"
             )
-        probs = arr.astype(dtype)
-        if not np.isfinite(probs).all():
+        # Check the values as given, then cast: an entry outside [0, 1] could overflow the cast.
+        if not np.isfinite(arr).all():
             raise ValueError(f"{name} must contain only finite values, got NaN or inf")
-        if (probs < 0).any():
-            raise ValueError(f"{name} probability rows must be non-negative, got {float(probs.min())!r}")
+        if (arr < 0).any():
+            raise ValueError(f"{name} probability rows must be non-negative, got {_show(arr.min())}")
+        if (arr > 1.001).any():
+            raise ValueError(f"{name} probability rows must have entries in [0, 1], got {_show(arr.max())}")
+        probs = arr.astype(dtype)
         sums = probs.sum(axis=-1)
         tol = 1e-6 if probs.dtype == np.float64 else 1e-3
         if probs.size and not np.allclose(sums, 1.0, rtol=0.0, atol=tol):
@@ -201,14 +216,17 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
 def _check_real(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range: infinite, rejected by the caller
+        return float("inf") if value > 0 else float("-inf")
 
 
 def check_positive_float(value, name: str) -> float:
     """Return ``float(value)`` if it is a finite real number > 0; raise otherwise."""
     v = _check_real(value, name)
     if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number > 0, got {_show(value)}")
     return v
 
 
@@ -216,7 +234,7 @@ def check_nonnegative_float(value, name: str) -> float:
     """Return ``float(value)`` if it is a finite real number >= 0; raise otherwise."""
     v = _check_real(value, name)
     if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0, got {_show(value)}")
     return v
 
 
@@ -227,7 +245,7 @@ def check_fraction(value, name: str, *, low_open: bool = False, high_open: bool 
     hi_ok = v < 1 if high_open else v <= 1
     if not (np.isfinite(v) and lo_ok and hi_ok):
         rule = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
-        raise ValueError(f"{name} must be a number in {rule}, got {value!r}")
+        raise ValueError(f"{name} must be a number in {rule}, got {_show(value)}")
     return v
 
 
@@ -248,5 +266,5 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {sorted(choices)}, got {describe(value)}")
     if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {_show(value)}")
     return value

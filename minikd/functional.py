@@ -5,10 +5,16 @@ results, float64 logits give float64 results.
 
 Stability
 ---------
-softmax(z / T) is computed as ``exp(s - max(s)) / sum(exp(s - max(s)))`` with ``s = z / T``: the
-largest exponent is exp(0) = 1, so nothing overflows and the denominator is >= 1. log_softmax is
-``s - max(s) - log(sum(exp(s - max(s))))`` (log-sum-exp), so no ``log(0)`` is ever taken: it stays
-finite for logits of magnitude 1e4 at temperature 0.01 (``s`` of magnitude 1e6).
+softmax(z / T) is computed as ``exp(s) / sum(exp(s))`` with ``s = (z - max(z)) / T``: the largest
+exponent is exp(0) = 1, so nothing overflows and the denominator is >= 1. log_softmax is
+``s - log(sum(exp(s)))`` (log-sum-exp), so no ``log(0)`` is ever taken: it stays finite for logits
+of magnitude 1e4 at temperature 0.01 (``s`` of magnitude 2e6). The maximum is subtracted *before*
+dividing by T: ``z - max(z)`` is exact for nearby logits, so adding a constant to a row cancels
+exactly, and rounding ``z / T`` first would cost float32 up to 0.06 in ``s`` at T = 0.01.
+
+Only logits whose row spans more than the float range (about 3.4e38 in float32, 1.8e308 in
+float64) can push ``s`` to -inf. softmax is still exact there (probability 0); log_softmax,
+cross_entropy and kl_divergence raise a ValueError rather than return -inf/inf.
 
 Dimension names: N samples, C classes. The public functions validate their inputs; the private
 ``_softmax``/``_log_softmax`` are the bare math for hot loops whose inputs are already checked.
@@ -18,7 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_choice, check_float_array, check_int, check_labels, check_positive_float
+from ._validation import (
+    check_choice,
+    check_float_array,
+    check_int,
+    check_labels,
+    check_positive_float,
+    describe,
+)
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "kl_divergence", "one_hot"]
 
@@ -27,29 +40,64 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 # ----------------------------------------------------------------------------- the bare math
 def _softmax(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
-    """softmax(z / T) along ``axis`` without validation. Same shape and dtype as ``z``."""
-    s = z / temperature if temperature != 1.0 else z.copy()
-    s -= s.max(axis=axis, keepdims=True)
+    """softmax(z / T) along ``axis`` without validation. Same shape and dtype as ``z``.
+
+    Expects finite float logits and a T representable in their dtype. A row spanning more than
+    the float range overflows to -inf in ``s`` (probability 0, the right answer) with a
+    RuntimeWarning; the public functions silence it.
+    """
+    s = z - z.max(axis=axis, keepdims=True)  # <= 0, exactly 0 at the maximum
+    if temperature != 1.0:
+        s /= temperature
     np.exp(s, out=s)
     s /= s.sum(axis=axis, keepdims=True)
     return s
 
 
 def _log_softmax(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
-    """log softmax(z / T) along ``axis`` without validation. Same shape and dtype as ``z``."""
-    s = z / temperature if temperature != 1.0 else z.copy()
-    s -= s.max(axis=axis, keepdims=True)
-    s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))
+    """log softmax(z / T) along ``axis`` without validation. Same shape and dtype as ``z``.
+
+    Same expectations as :func:`_softmax`; entries are -inf only where the true value is below
+    the float range.
+    """
+    s = z - z.max(axis=axis, keepdims=True)  # <= 0, exactly 0 at the maximum
+    if temperature != 1.0:
+        s /= temperature
+    s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))  # the sum is in [1, C]
     return s
 
 
-def _reduce(per_sample: np.ndarray, reduction: str):
+def _guarded(fn, z: np.ndarray, temperature: float, axis: int = -1) -> np.ndarray:
+    """Run ``_softmax``/``_log_softmax`` for a public function: silence the overflow of a row
+    spanning more than the float range (it rounds to -inf, as it should), and scale in float64
+    when T is not a normal number of z's dtype (float32 with T < 1.2e-38 or T > 3.4e38)."""
+    info = np.finfo(z.dtype)
+    with np.errstate(over="ignore"):
+        if temperature != 1.0 and not info.tiny <= temperature <= info.max:
+            return fn(z.astype(np.float64), temperature, axis).astype(z.dtype)
+        return fn(z, temperature, axis)
+
+
+def _reduce(per_sample: np.ndarray, reduction: str, overflow_message: str):
+    """Reduce per-sample losses; raise ValueError(overflow_message) if they are not finite."""
+    with np.errstate(over="ignore"):
+        total = per_sample.sum(dtype=np.float64)  # float64: float32 losses cannot overflow it
+    if not (np.isfinite(per_sample).all() and np.isfinite(total)):
+        raise ValueError(overflow_message)
     if reduction == "none":
         return per_sample
-    total = per_sample.sum()
     if reduction == "sum":
         return float(total)
     return float(total / per_sample.shape[0]) if per_sample.ndim else float(total)
+
+
+def _beyond_range(what: str, names: str, dtype, temperature: float | None = None) -> str:
+    """Error message for a result beyond the float range."""
+    at = "" if temperature is None else f" at temperature={temperature!r}"
+    return (
+        f"{what} is not representable in {np.dtype(dtype)} (beyond {np.finfo(dtype).max:.3g}): "
+        f"a row of {names} spans too wide a range{at}; rescale {names}"
+    )
 
 
 def _axis(axis, ndim: int) -> int:
@@ -74,8 +122,9 @@ def softmax(z, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
 
     Returns
     -------
-    ndarray, same shape and dtype as ``z``
-        Non-negative entries that sum to 1 along ``axis``.
+    ndarray, same shape as ``z``
+        Non-negative entries that sum to 1 along ``axis``. Same dtype as ``z`` for float32 and
+        float64; float16 gives float32, integers give float64.
 
     Notes
     -----
@@ -85,7 +134,7 @@ def softmax(z, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
     """
     z = check_float_array(z, "z", ndim=range(1, 33))
     t = check_positive_float(temperature, "temperature")
-    return _softmax(z, t, _axis(axis, z.ndim))
+    return _guarded(_softmax, z, t, _axis(axis, z.ndim))
 
 
 def log_softmax(z, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
@@ -102,17 +151,28 @@ def log_softmax(z, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
 
     Returns
     -------
-    ndarray, same shape and dtype as ``z``
-        Entries <= 0, finite wherever ``z`` is finite.
+    ndarray, same shape as ``z``
+        Finite entries <= 0. Same dtype as ``z`` for float32 and float64; float16 gives float32,
+        integers give float64.
+
+    Raises
+    ------
+    ValueError
+        If some log-probability is below the most negative float (it would be -inf): only when
+        a row of ``z`` spans more than the float range (about 3.4e38 in float32), or does so
+        after dividing by T.
 
     Notes
     -----
-    ``log softmax(s)_j = s_j - m - log sum_k exp(s_k - m)`` with ``s = z / T`` and ``m = max_k s_k``.
+    ``log softmax(s)_j = s_j - log sum_k exp(s_k)`` with ``s = (z - max_k z_k) / T``.
     Unlike ``log(softmax(s))``, it stays finite when a probability underflows to 0.
     """
     z = check_float_array(z, "z", ndim=range(1, 33))
     t = check_positive_float(temperature, "temperature")
-    return _log_softmax(z, t, _axis(axis, z.ndim))
+    out = _guarded(_log_softmax, z, t, _axis(axis, z.ndim))
+    if not np.isfinite(out).all():
+        raise ValueError(_beyond_range("log_softmax(z / temperature)", "z", z.dtype, t))
+    return out
 
 
 def cross_entropy(logits, labels, reduction: str = "mean"):
@@ -131,6 +191,13 @@ def cross_entropy(logits, labels, reduction: str = "mean"):
     Returns
     -------
     float or ndarray of shape (N,)
+        A float for "mean" and "sum"; for "none" an array of the logits' float dtype.
+
+    Raises
+    ------
+    ValueError
+        For invalid labels, and if a loss is beyond the float range (logits spanning more
+        than about 3.4e38 in float32).
 
     Notes
     -----
@@ -143,7 +210,7 @@ def cross_entropy(logits, labels, reduction: str = "mean"):
     single = logits.ndim == 1
     n = None if single else logits.shape[0]
     kind, y = check_labels(labels, "labels", n, logits.shape[-1], logits.dtype, single=single)
-    logp = _log_softmax(logits)
+    logp = _guarded(_log_softmax, logits, 1.0)
     if kind == "index":
         per_sample = -np.take_along_axis(
             np.atleast_2d(logp), np.atleast_1d(y)[:, None], axis=1
@@ -151,8 +218,11 @@ def cross_entropy(logits, labels, reduction: str = "mean"):
         if single:
             per_sample = per_sample[0]
     else:
-        per_sample = -(y * logp).sum(axis=-1)
-    return _reduce(np.asarray(per_sample), reduction)
+        # Classes with y_ij = 0 contribute 0, even where log p_ij is -inf (0 * -inf would be NaN).
+        with np.errstate(over="ignore"):
+            per_sample = -(y * np.where(y > 0, logp, 0)).sum(axis=-1)
+    return _reduce(np.asarray(per_sample), reduction,
+                   _beyond_range("the cross-entropy", "logits", logits.dtype))
 
 
 def kl_divergence(p_logits, q_logits, temperature: float = 1.0, reduction: str = "mean"):
@@ -177,7 +247,15 @@ def kl_divergence(p_logits, q_logits, temperature: float = 1.0, reduction: str =
     -------
     float or ndarray of shape (N,)
         Non-negative; zero exactly when the two softened distributions are equal. The ``T**2``
-        factor of the distillation loss is *not* included here.
+        factor of the distillation loss is *not* included here. A float for "mean" and "sum";
+        for "none" an array of the common float dtype of the inputs.
+
+    Raises
+    ------
+    ValueError
+        For mismatched shapes, and if the divergence is beyond the float range (only when a row
+        of logits spans more than the float range, about 3.4e38 in float32, or does so after
+        dividing by T).
 
     Notes
     -----
@@ -194,10 +272,15 @@ def kl_divergence(p_logits, q_logits, temperature: float = 1.0, reduction: str =
     t = check_positive_float(temperature, "temperature")
     reduction = check_choice(reduction, "reduction", _REDUCTIONS)
     dtype = np.result_type(p_logits, q_logits)
-    logp = _log_softmax(p_logits.astype(dtype, copy=False), t)
-    logq = _log_softmax(q_logits.astype(dtype, copy=False), t)
-    per_sample = np.maximum((np.exp(logp) * (logp - logq)).sum(axis=-1), 0)
-    return _reduce(np.asarray(per_sample), reduction)
+    logp = _guarded(_log_softmax, p_logits.astype(dtype, copy=False), t)
+    logq = _guarded(_log_softmax, q_logits.astype(dtype, copy=False), t)
+    p = np.exp(logp)
+    # Terms with P_j = 0 are 0 and are skipped: log P_j may be -inf there (-inf - -inf is NaN).
+    log_ratio = np.subtract(logp, logq, out=np.zeros_like(logp), where=p > 0)
+    with np.errstate(over="ignore"):
+        per_sample = np.maximum((p * log_ratio).sum(axis=-1), 0)
+    return _reduce(np.asarray(per_sample), reduction,
+                   _beyond_range("the KL divergence", "p_logits and q_logits", dtype, t))
 
 
 def one_hot(labels, num_classes: int, dtype=np.float64) -> np.ndarray:
@@ -217,14 +300,20 @@ def one_hot(labels, num_classes: int, dtype=np.float64) -> np.ndarray:
         Row i has a 1 in column ``labels[i]`` and 0 elsewhere.
     """
     num_classes = check_int(num_classes, "num_classes", minimum=1)
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
-    single = np.ndim(labels) == 0 and not isinstance(labels, (list, tuple))
+    try:
+        float_dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        float_dtype = None
+    if float_dtype is None or float_dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating-point dtype, got {describe(dtype)}")
+    try:
+        single = np.ndim(labels) == 0
+    except (TypeError, ValueError):  # ragged nested lists: check_labels reports them
+        single = False
     kind, y = check_labels(labels, "labels", None, num_classes, single=single)
     if kind != "index":
         raise ValueError(f"labels must be integer class indices, got shape {np.shape(labels)}")
-    return _one_hot(y, num_classes, dtype)
+    return _one_hot(y, num_classes, float_dtype)
 
 
 def _one_hot(y: np.ndarray, num_classes: int, dtype) -> np.ndarray:

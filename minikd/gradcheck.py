@@ -32,8 +32,9 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     ----------
     f : callable
         ``f()`` or ``f(x)`` returning a real number. ``x`` is perturbed **in place**, one entry at
-        a time, and restored afterwards, so ``f`` may read ``x`` through a closure (as when ``x``
-        is an entry of ``model.params``).
+        a time, and restored afterwards (also if ``f`` raises), so ``f`` may read ``x`` through a
+        closure (as when ``x`` is an entry of ``model.params``). A callable that takes at least
+        one parameter is called as ``f(x)``.
     x : ndarray of float64, any shape
         The point at which to differentiate.
     eps : float, default 1e-6
@@ -60,17 +61,16 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         return float(f(x) if takes_arg else f())
 
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        i = it.multi_index
+    for i in np.ndindex(x.shape):  # every entry, in C order; none for an empty x
         old = x[i]
-        x[i] = old + eps
-        f_plus = call()
-        x[i] = old - eps
-        f_minus = call()
-        x[i] = old
+        try:
+            x[i] = old + eps
+            f_plus = call()
+            x[i] = old - eps
+            f_minus = call()
+        finally:
+            x[i] = old
         grad[i] = (f_plus - f_minus) / (2 * eps)
-        it.iternext()
     return grad
 
 
@@ -83,7 +83,16 @@ def rel_error(a, b) -> float:
 
     Returns
     -------
-    float
+    float in [0, 1]
+        0 when ``a == b``; 1 is the largest possible error (opposite signs). Equal entries
+        (also equal infinities) count 0; an infinite or NaN entry that differs from its
+        counterpart counts 1, the worst value.
+
+    Notes
+    -----
+    The 1e-8 floor keeps entries where both gradients are (nearly) zero from dividing 0 by 0:
+    there the error is the absolute difference scaled by 1e8. The formula is evaluated on
+    ``a / 2`` and ``b / 2`` (the same ratio) so that ``|a| + |b|`` cannot overflow.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -91,7 +100,11 @@ def rel_error(a, b) -> float:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
     if a.size == 0:
         return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
+    half_a, half_b = a / 2, b / 2
+    with np.errstate(invalid="ignore"):  # inf - inf and inf / inf: handled below
+        err = np.abs(half_a - half_b) / np.maximum(np.abs(half_a) + np.abs(half_b), 0.5e-8)
+    err = np.where(a == b, 0.0, np.where(np.isnan(err), 1.0, err))
+    return float(err.max())
 
 
 def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=None,
@@ -149,5 +162,9 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
         raise TypeError(f"model_or_fn must be an MLP or a callable, got {describe(model_or_fn)}")
     if inputs is None or analytic is None or len(inputs) != len(analytic):
         raise ValueError("inputs and analytic must be sequences of the same length for a function")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+            raise TypeError(f"inputs[{i}] must be a float64 ndarray (checks are done in float64), "
+                            f"got {describe(x)}")
     return {i: rel_error(g, numerical_gradient(model_or_fn, x, eps))
-            for i, (x, g) in enumerate(zip(inputs, analytic))}
+            for i, (x, g) in enumerate(zip(inputs, analytic, strict=True))}
