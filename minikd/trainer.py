@@ -1,0 +1,788 @@
+"""The distillation loop: four visible steps, early stopping, seeds, progress and checkpoints.
+
+The loop lives once, in :class:`KnowledgeDistillationTrainerBase`. For each minibatch (``indices``
+into the training set) :meth:`~KnowledgeDistillationTrainerBase.train_step` runs, as four lines
+you can put breakpoints on:
+
+1. teacher logits   ``teacher_logits = self.get_teacher_predictions(X_batch, indices)``
+2. student logits   ``student_logits, cache = student._forward_train(X_batch)``
+3. loss             ``loss, dlogits, parts = self.strategy._loss_and_gradient(...)``
+4. update           ``grads = student._backward(dlogits, cache)``; ``optimizer._step(student.params, grads)``
+
+Subclasses differ only in where teacher logits come from:
+:class:`KnowledgeDistillationTrainer` asks a frozen teacher (caching its logits by *dataset*
+index, so shuffling cannot mix them up), :class:`SupervisedTrainer` has no teacher (cross-entropy
+on labels) and :class:`SelfDistillationTrainer` distils a model into fresh copies of itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validation import check_float_array, check_int, check_labels, check_nonnegative_float, describe
+
+__all__ = [
+    "TrainingDivergedError",
+    "StepRecord",
+    "History",
+    "EarlyStopping",
+    "KnowledgeDistillationTrainerBase",
+    "KnowledgeDistillationTrainer",
+    "SupervisedTrainer",
+]
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when a loss or gradient stops being finite; the student keeps its last finite parameters.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened (both 1-based).
+    """
+
+    def __init__(self, message: str, epoch: int | None = None, batch: int | None = None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class StepRecord(NamedTuple):
+    """What one :meth:`train_step` did, for progress output, tutorials and debuggers.
+
+    Attributes
+    ----------
+    loss : float
+        The strategy's loss on the batch (before the update).
+    soft_loss, hard_loss : float or None
+        The weighted soft (teacher) and hard (label) parts; ``loss == soft_loss + hard_loss``
+        where both exist.
+    student_logits : ndarray of shape (B, C)
+    teacher_logits : ndarray of shape (B, C), or None without a teacher
+    dlogits : ndarray of shape (B, C)
+        Gradient of the loss with respect to the student logits.
+    grad_norm : float
+        Global L2 norm of the parameter gradients.
+    batch_size : int
+    """
+
+    loss: float
+    soft_loss: float | None
+    hard_loss: float | None
+    student_logits: np.ndarray
+    teacher_logits: np.ndarray | None
+    dlogits: np.ndarray
+    grad_norm: float
+    batch_size: int
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run (lists have one entry per completed epoch).
+
+    Attributes
+    ----------
+    epochs : list of int
+        The 1-based epoch numbers.
+    loss, soft_loss, hard_loss : list of float (None entries where a part does not exist)
+        Training loss, the **sample-weighted** mean over the epoch's batches (not the mean of
+        batch means, which over-weights a short last batch).
+    val_loss, val_accuracy, teacher_agreement : list of float
+        With ``validation_data`` (empty otherwise). ``teacher_agreement`` is the share of
+        validation samples on which the student's and teacher's argmax agree.
+    epoch_time : list of float
+        Wall-clock seconds per epoch.
+    best_epoch : int or None
+        The epoch with the best monitored value (early stopping), else the last epoch.
+    stopped_epoch : int or None
+        The epoch after which early stopping (or a callback) ended the run; None if it ran out.
+    """
+
+    epochs: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    soft_loss: list = field(default_factory=list)
+    hard_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    teacher_agreement: list = field(default_factory=list)
+    epoch_time: list = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_epoch: int | None = None
+
+    def to_dict(self) -> dict:
+        """Plain-data copy (for checkpoints)."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """Rebuild from :meth:`to_dict` output."""
+        h = cls()
+        for k in h.__dict__:
+            if k in d:
+                setattr(h, k, list(d[k]) if isinstance(d[k], list) else d[k])
+        return h
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+
+class EarlyStopping:
+    """Stop when the monitored value has not improved for ``patience`` epochs; restore the best weights.
+
+    Parameters
+    ----------
+    patience : int >= 1
+        Epochs without improvement to wait before stopping.
+    min_delta : float >= 0
+        An epoch improves only if it beats the best so far by **more than** min_delta.
+    lower_is_better : bool, default True
+    restore_best_weights : bool, default True
+        On stopping (and at the end of training) put back the parameters of the best epoch.
+
+    Notes
+    -----
+    State (``best``, ``best_epoch``, ``wait``, ``best_params``) is reset by :meth:`reset`, which
+    the trainer calls at the start of every ``train`` (the seed library forgot to).
+    """
+
+    def __init__(self, patience: int = 5, min_delta: float = 0.001, lower_is_better: bool = True,
+                 restore_best_weights: bool = True):
+        self.patience = check_int(patience, "early_stopping_patience", minimum=1)
+        self.min_delta = check_nonnegative_float(min_delta, "early_stopping_min_delta")
+        self.lower_is_better = bool(lower_is_better)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything seen so far."""
+        self.best = None
+        self.best_epoch = None
+        self.wait = 0
+        self.best_params = None
+
+    def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far by more than ``min_delta``."""
+        if self.best is None:
+            return True
+        if self.lower_is_better:
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def update(self, epoch: int, value: float, params: dict) -> bool:
+        """Record an epoch's value; return True if training should stop now.
+
+        Parameters
+        ----------
+        epoch : int
+        value : float
+            The monitored metric.
+        params : dict of ndarray
+            The model's parameters (copied when they are the new best).
+        """
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = float(value), epoch, 0
+            if self.restore_best_weights:
+                self.best_params = {k: v.copy() for k, v in params.items()}
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def restore(self, params: dict) -> None:
+        """Copy the best parameters back into ``params`` (in place), if there are any."""
+        if self.restore_best_weights and self.best_params is not None:
+            for k, v in self.best_params.items():
+                params[k][...] = v
+
+    def state_dict(self) -> dict:
+        """Plain-data state for checkpoints."""
+        return {
+            "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+            "best_params": None if self.best_params is None
+            else {k: v.copy() for k, v in self.best_params.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the state saved by :meth:`state_dict`."""
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        bp = state["best_params"]
+        self.best_params = None if bp is None else {k: np.array(v) for k, v in bp.items()}
+
+
+def _label_kind(y) -> str | None:
+    """Kind of canonical labels: None, "index" (int (N,)) or "prob" ((N, C) rows)."""
+    if y is None:
+        return None
+    return "index" if y.ndim == 1 else "prob"
+
+
+def _accuracy(logits: np.ndarray, y_kind, y) -> float:
+    pred = logits.argmax(axis=1)
+    truth = y if y_kind == "index" else y.argmax(axis=1)
+    return float(np.mean(pred == truth))
+
+
+class KnowledgeDistillationTrainerBase:
+    """The training loop, once: batches, the four-step ``train_step``, epochs, metrics, early
+    stopping, callbacks, checkpoints and progress output.
+
+    Subclasses provide :meth:`get_teacher_predictions` (and may override :meth:`_begin_train`).
+
+    Parameters
+    ----------
+    distillation_strategy : DistillationStrategy
+        The loss and its gradient (``minikd.strategies``).
+    checkpoint_config : DistillationCheckpointConfig, optional
+        Where and when to save checkpoints; None saves nothing.
+    use_early_stopping : bool, default False
+    early_stopping_min_delta : float, default 0.001
+    early_stopping_patience : int, default 5
+    restore_best_weights : bool, default True
+        With early stopping: end with the parameters of the best epoch.
+    seed : int or None
+        Seeds the one ``np.random.default_rng`` that shuffles batches. The same seed gives
+        bit-identical students; None draws fresh entropy.
+    """
+
+    def __init__(self, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
+                 early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
+                 restore_best_weights: bool = True, seed: int | None = None):
+        if not callable(getattr(distillation_strategy, "_loss_and_gradient", None)):
+            raise TypeError(
+                "distillation_strategy must be a minikd DistillationStrategy, got "
+                f"{describe(distillation_strategy)}"
+            )
+        self.strategy = distillation_strategy
+        if checkpoint_config is not None and not hasattr(checkpoint_config, "checkpoint_directory"):
+            raise TypeError(
+                f"checkpoint_config must be a DistillationCheckpointConfig or None, got {describe(checkpoint_config)}"
+            )
+        self.checkpoint_config = checkpoint_config
+        self.use_early_stopping = bool(use_early_stopping)
+        self.early_stopping = EarlyStopping(early_stopping_patience, early_stopping_min_delta,
+                                            restore_best_weights=restore_best_weights)
+        self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
+        self.rng = np.random.default_rng(self.seed)
+        self.history = None
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    @property
+    def distillation_strategy(self):
+        """The strategy (loss) in use."""
+        return self.strategy
+
+    def get_teacher_predictions(self, X_batch: np.ndarray, indices: np.ndarray | None):
+        """Teacher logits for a batch.
+
+        Parameters
+        ----------
+        X_batch : ndarray of shape (B, D)
+        indices : ndarray of int of shape (B,), or None
+            The **dataset** indices of the batch's samples (positions in the ``X`` given to
+            ``train``), so a cache keyed by them stays right under shuffling. None: not from the
+            training set (no caching).
+
+        Returns
+        -------
+        ndarray of shape (B, C), or None for a trainer without a teacher
+        """
+        raise NotImplementedError
+
+    def _begin_train(self, X: np.ndarray, X_val: np.ndarray | None, dtype) -> None:
+        """Called once at the start of ``train`` (reset caches here)."""
+
+    def _teacher_output_dimension(self) -> int | None:
+        return None
+
+    def _check_teacher_dimension(self, student) -> None:
+        teacher_dim = self._teacher_output_dimension()
+        if teacher_dim is not None and teacher_dim != student.output_dim:
+            raise ValueError(
+                f"the teacher's output dimension ({teacher_dim}) must equal the student's number of "
+                f"classes (layer_sizes[-1] = {student.output_dim})"
+            )
+
+    def _validation_teacher_logits(self, X_val: np.ndarray):
+        return self.get_teacher_predictions(X_val, None)
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, student, X_batch, y_batch, indices, optimizer, validate: bool = True) -> StepRecord:
+        """One distillation step on a minibatch: the four steps of the method, then the update.
+
+        Parameters
+        ----------
+        student : MLP
+            Updated in place.
+        X_batch : ndarray of shape (B, D)
+        y_batch : ndarray of shape (B,) of int, (B, C) probability rows, or None
+        indices : ndarray of int of shape (B,), or None
+            Dataset indices of the batch (see :meth:`get_teacher_predictions`).
+        optimizer : SGD or Adam
+        validate : bool, default True
+            Check the inputs. ``train`` validates the whole data set once and passes False.
+
+        Returns
+        -------
+        StepRecord
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the loss or a gradient is not finite; the update is then not applied.
+        """
+        if validate:
+            X_batch, y_batch, indices = self._check_batch(student, X_batch, y_batch, indices, optimizer)
+        y_kind = _label_kind(y_batch)
+
+        teacher_logits = self.get_teacher_predictions(X_batch, indices)          # 1. (B, C) or None
+        student_logits, cache = student._forward_train(X_batch)                   # 2. (B, C)
+        loss, dlogits, parts = self.strategy._loss_and_gradient(                  # 3. float, (B, C)
+            student_logits, teacher_logits, y_kind, y_batch)
+        grads = student._backward(dlogits, cache)                                 # 4. dict like params
+
+        grad_norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+            raise TrainingDivergedError(f"the loss ({loss}) or the gradient norm ({grad_norm}) is not finite")
+        optimizer._step(student.params, grads)
+        return StepRecord(loss, parts.get("soft"), parts.get("hard"), student_logits,
+                          teacher_logits, dlogits, grad_norm, X_batch.shape[0])
+
+    def _check_batch(self, student, X_batch, y_batch, indices, optimizer):
+        _check_student(student)
+        if not callable(getattr(optimizer, "_step", None)):
+            raise TypeError(f"optimizer must be a minikd optimizer (SGD, Adam), got {describe(optimizer)}")
+        X_batch = _check_X(X_batch, "X_batch", student)
+        n = X_batch.shape[0]
+        y_batch = self._check_y(y_batch, "y_batch", n, student)
+        if indices is not None:
+            idx = np.asarray(indices)
+            if idx.dtype.kind not in "iu" or idx.shape != (n,):
+                raise ValueError(f"indices must be {n} integer dataset indices, got {describe(indices)}")
+            if idx.size and idx.min() < 0:
+                raise ValueError(f"indices must be non-negative dataset indices, got {int(idx.min())}")
+            indices = idx
+        return X_batch, y_batch, indices
+
+    def _check_y(self, y, name, n, student):
+        if y is None:
+            if not self._teacherless_ok_without_labels():
+                raise ValueError(f"{name} is required by {type(self).__name__} (it has no teacher), got None")
+            return None
+        _, y = check_labels(y, name, n, student.output_dim, student.dtype)
+        return y
+
+    def _teacherless_ok_without_labels(self) -> bool:
+        return True
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, student, X, y=None, epochs: int = 20, batch_size: int = 32, optimizer=None,
+              validation_data=None, callbacks=(), verbose: int = 1, resume_from=None) -> History:
+        """Train ``student`` in place and return its :class:`History`.
+
+        Parameters
+        ----------
+        student : MLP
+            The model to train (updated in place).
+        X : array_like of shape (N, D)
+            Training inputs (the transfer set).
+        y : array_like of shape (N,) of int or (N, C) of probability rows, optional
+            Labels. None trains on the teacher's outputs alone (an unlabelled transfer set).
+        epochs : int >= 1, default 20
+            Total number of epochs (a resumed run continues up to this number).
+        batch_size : int in [1, N], default 32
+        optimizer : SGD or Adam, optional
+            Default ``SGD(learning_rate=0.01, momentum=0.9)``.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated after every epoch: ``val_loss`` (the strategy's loss with labels),
+            ``val_accuracy`` and ``teacher_agreement``.
+        callbacks : sequence
+            Objects with any of ``on_train_begin(trainer, logs)``, ``on_epoch_end(epoch, logs)``,
+            ``on_train_end(trainer, logs)``, or plain callables ``f(epoch, logs)``. An
+            ``on_epoch_end``/callable that returns True stops training after that epoch.
+        verbose : {0, 1, 2}, default 1
+            0 silent; 1 one line per epoch; 2 also a live batch progress bar on a terminal.
+        resume_from : str or path, optional
+            A checkpoint file (or "latest", with a ``checkpoint_config``) to continue from. The
+            result is bit-for-bit the run that never stopped. A checkpoint of a run that had
+            already ended early (early stopping or a callback) is complete: it is loaded (best
+            weights restored) and not trained further.
+
+        Returns
+        -------
+        History
+        """
+        from .optim import SGD
+
+        _check_student(student)
+        X = _check_X(X, "X", student)
+        n = X.shape[0]
+        y = self._check_y(y, "y", n, student)
+        epochs = check_int(epochs, "epochs", minimum=1)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if batch_size > n:
+            raise ValueError(f"batch_size must be at most the number of training samples ({n}), got {batch_size}")
+        if optimizer is None:
+            optimizer = SGD(learning_rate=0.01, momentum=0.9)
+        if not callable(getattr(optimizer, "_step", None)):
+            raise TypeError(f"optimizer must be a minikd optimizer (SGD, Adam), got {describe(optimizer)}")
+        verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
+        callbacks = _check_callbacks(callbacks)
+        X_val = y_val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError(
+                    f"validation_data must be a tuple (X_val, y_val), got {describe(validation_data)}"
+                )
+            X_val = _check_X(validation_data[0], "validation_data[0] (X_val)", student)
+            _, y_val = check_labels(validation_data[1], "validation_data[1] (y_val)", X_val.shape[0],
+                                    student.output_dim, student.dtype)
+        self._check_teacher_dimension(student)
+
+        history = History()
+        self.history = history
+        self.early_stopping.reset()
+        monitor = "val_loss" if X_val is not None else "loss"
+        if self.use_early_stopping and X_val is None:
+            warnings.warn("early stopping without validation_data monitors the training loss",
+                          UserWarning, stacklevel=2)
+        self.rng = np.random.default_rng(self.seed)
+        manager = None
+        if self.checkpoint_config is not None:
+            from .checkpoint import CheckpointManager
+
+            manager = CheckpointManager(self.checkpoint_config)
+            manager.check_run(has_validation=X_val is not None, trainer=self)
+        start_epoch = 1
+        if resume_from is not None:
+            start_epoch = self._resume(resume_from, manager, student, optimizer, history) + 1
+            if history.stopped_epoch is not None:  # that run ended early: it is complete, just load it
+                start_epoch = epochs + 1
+        if manager is not None:
+            manager.begin(None if resume_from is None else start_epoch - 1)
+
+        self._begin_train(X, X_val, student.dtype)
+        self._check_teacher_dimension(student)  # a callable teacher knows its C only once called
+        val_teacher = self._validation_teacher_logits(X_val) if X_val is not None else None
+        logs: dict = {}
+        for cb in callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self, logs)
+
+        n_batches = -(-n // batch_size)
+        bar = verbose >= 2 and sys.stdout.isatty()
+        stop = False
+        for epoch in range(start_epoch, epochs + 1):
+            t0 = time.perf_counter()
+            perm = self.rng.permutation(n)
+            sums = {"loss": 0.0, "soft": 0.0, "hard": 0.0}
+            has = {"soft": False, "hard": False}
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                for b in range(n_batches):
+                    idx = perm[b * batch_size:(b + 1) * batch_size]
+                    try:
+                        rec = self.train_step(student, X[idx], None if y is None else y[idx], idx,
+                                              optimizer, validate=False)
+                    except TrainingDivergedError as exc:
+                        raise TrainingDivergedError(
+                            f"training diverged at epoch {epoch}, batch {b + 1}/{n_batches}: {exc}. "
+                            "The student keeps its last finite parameters; try a smaller learning "
+                            "rate, gradient-friendlier inputs (scaled to [0, 1]) or a lower temperature.",
+                            epoch=epoch, batch=b + 1) from None
+                    w = rec.batch_size
+                    sums["loss"] += rec.loss * w
+                    for part, value in (("soft", rec.soft_loss), ("hard", rec.hard_loss)):
+                        if value is not None:
+                            sums[part] += value * w
+                            has[part] = True
+                    if bar:
+                        _progress_bar(epoch, epochs, b + 1, n_batches, sums["loss"] / min(n, (b + 1) * batch_size))
+            history.epochs.append(epoch)
+            history.loss.append(sums["loss"] / n)
+            history.soft_loss.append(sums["soft"] / n if has["soft"] else None)
+            history.hard_loss.append(sums["hard"] / n if has["hard"] else None)
+            logs = {"loss": history.loss[-1], "soft_loss": history.soft_loss[-1],
+                    "hard_loss": history.hard_loss[-1]}
+            if X_val is not None:
+                metrics = self._metrics(student, X_val, y_val, val_teacher)
+                history.val_loss.append(metrics["loss"])
+                history.val_accuracy.append(metrics["accuracy"])
+                history.teacher_agreement.append(metrics["teacher_agreement"])
+                logs.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"],
+                            teacher_agreement=metrics["teacher_agreement"])
+            history.epoch_time.append(time.perf_counter() - t0)
+            logs["epoch_time"] = history.epoch_time[-1]
+
+            if self.use_early_stopping:
+                stop = self.early_stopping.update(epoch, logs[monitor], student.params)
+                history.best_epoch = self.early_stopping.best_epoch
+            else:
+                history.best_epoch = epoch
+            if verbose:
+                if bar:
+                    sys.stdout.write("\r\033[K")
+                print(_epoch_line(epoch, epochs, logs), flush=True)
+            for cb in callbacks:
+                fn = cb if not hasattr(cb, "on_epoch_end") else cb.on_epoch_end
+                if callable(fn) and fn(epoch, dict(logs)) is True:
+                    stop = True
+            if stop:
+                history.stopped_epoch = epoch
+            if manager is not None:
+                manager.on_epoch_end(self, epoch, epochs, student, optimizer, history, logs,
+                                     final=stop or epoch == epochs)
+            if stop:
+                if verbose:
+                    print(f"stopped after epoch {epoch}; best epoch {history.best_epoch} "
+                          f"({monitor} {self.early_stopping.best if self.use_early_stopping else logs[monitor]:.4f})")
+                break
+
+        if self.use_early_stopping:
+            self.early_stopping.restore(student.params)
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self, logs)
+        return history
+
+    def _resume(self, resume_from, manager, student, optimizer, history) -> int:
+        """Restore the state of a checkpoint; return its epoch."""
+        from .checkpoint import load_checkpoint
+
+        path = resume_from
+        if isinstance(resume_from, str) and resume_from == "latest":
+            if manager is None:
+                raise ValueError('resume_from="latest" needs a checkpoint_config, got checkpoint_config=None')
+            path = manager.latest_path()
+            if path is None:
+                raise ValueError(f'resume_from="latest": no checkpoint in {manager.directory}')
+        ckpt = load_checkpoint(path)
+        ckpt.restore_into(self, student, optimizer, history)
+        return ckpt.epoch
+
+    # ------------------------------------------------------------------ evaluation
+    def _metrics(self, student, X, y, teacher_logits) -> dict:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            logits, _ = student._forward_train(X)
+            y_kind = _label_kind(y)
+            loss, _, _ = self.strategy._loss_and_gradient(logits, teacher_logits, y_kind, y)
+        out = {"loss": float(loss), "accuracy": None if y is None else _accuracy(logits, y_kind, y),
+               "teacher_agreement": None}
+        if teacher_logits is not None:
+            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == teacher_logits.argmax(1)))
+        return out
+
+    def evaluate(self, student, X, y=None) -> dict:
+        """Loss, accuracy and teacher agreement of ``student`` on (X, y).
+
+        Parameters
+        ----------
+        student : MLP
+        X : array_like of shape (N, D)
+        y : array_like of shape (N,) or (N, C), optional
+
+        Returns
+        -------
+        dict
+            ``loss`` (the strategy's loss, with labels if given), ``accuracy`` (None without y),
+            ``teacher_agreement`` (share of samples where student and teacher argmax agree; None
+            without a teacher).
+        """
+        _check_student(student)
+        X = _check_X(X, "X", student)
+        y = self._check_y(y, "y", X.shape[0], student)
+        teacher_logits = self.get_teacher_predictions(X, None)
+        return self._metrics(student, X, y, teacher_logits)
+
+    def get_config(self) -> dict:
+        """Plain-data settings (stored in checkpoints and compared on resume)."""
+        return {
+            "trainer": type(self).__name__,
+            "strategy": self.strategy.get_config(),
+            "seed": self.seed,
+            "use_early_stopping": self.use_early_stopping,
+            "early_stopping_patience": self.early_stopping.patience,
+            "early_stopping_min_delta": self.early_stopping.min_delta,
+            "restore_best_weights": self.early_stopping.restore_best_weights,
+        }
+
+
+class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
+    """Distil a frozen teacher into a student (Hinton, Vinyals & Dean 2015).
+
+    Parameters
+    ----------
+    teacher : TeacherModel, MLP or callable
+        Anything with ``get_logits(X)`` and ``output_dimension``; an MLP or a callable
+        ``X -> logits`` is wrapped in :class:`~minikd.TeacherModelWrapper`.
+    distillation_strategy : DistillationStrategy
+        E.g. ``DistillationLoss(temperature=3.0, alpha=0.3)``.
+    checkpoint_config, use_early_stopping, early_stopping_min_delta, early_stopping_patience,
+    restore_best_weights, seed
+        See :class:`KnowledgeDistillationTrainerBase`.
+    cache_teacher_logits : bool, default True
+        Keep the teacher's logits by dataset index, so the teacher runs once per training
+        sample per ``train`` call instead of once per sample per epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from minikd import MLP, DistillationLoss, KnowledgeDistillationTrainer, SGD
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(64, 4))
+    >>> teacher = MLP([4, 16, 3], seed=0)
+    >>> student = MLP([4, 8, 3], seed=1)
+    >>> trainer = KnowledgeDistillationTrainer(teacher, DistillationLoss(temperature=2.0), seed=0)
+    >>> history = trainer.train(student, X, epochs=2, batch_size=16, verbose=0)
+    >>> len(history.loss)
+    2
+    """
+
+    def __init__(self, teacher, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
+                 early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
+                 seed: int | None = None, cache_teacher_logits: bool = True,
+                 restore_best_weights: bool = True):
+        super().__init__(distillation_strategy, checkpoint_config, use_early_stopping,
+                         early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed)
+        from .teachers import as_teacher
+
+        self.teacher = as_teacher(teacher)
+        self.cache_teacher_logits = bool(cache_teacher_logits)
+        self._cache = None
+        self._dtype = None
+
+    #: Rows per teacher call when the cache is filled (a fixed chunking of the data set, so the
+    #: cached logits do not depend on how batches happen to be shuffled: resuming is bit-exact).
+    teacher_chunk_size = 1024
+
+    def _teacher_output_dimension(self):
+        return self.teacher.output_dimension
+
+    def _begin_train(self, X, X_val, dtype) -> None:
+        """Run the teacher once over the training set (in fixed chunks) and keep its logits."""
+        self._dtype = dtype
+        self._cache = None
+        if self.cache_teacher_logits:
+            chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size])
+                      for i in range(0, X.shape[0], self.teacher_chunk_size)]
+            self._cache = np.concatenate(chunks).astype(dtype, copy=False)  # (N, C)
+
+    def get_teacher_predictions(self, X_batch, indices):
+        """Teacher logits of a batch: looked up by dataset index when cached, else computed.
+
+        Parameters
+        ----------
+        X_batch : ndarray of shape (B, D)
+        indices : ndarray of int of shape (B,), or None
+            Dataset indices of the batch's rows (the cache key); None bypasses the cache.
+
+        Returns
+        -------
+        ndarray of shape (B, C), in the student's dtype during training
+
+        Notes
+        -----
+        With ``cache_teacher_logits`` the whole cache is filled at the start of ``train``, in
+        chunks of ``teacher_chunk_size`` rows in data-set order: the teacher runs once per
+        training sample per ``train`` call, and a sample's cached logits are the same whatever
+        batches the shuffling makes (BLAS may round a row differently inside different
+        batches, which would break bit-exact resume).
+        """
+        if indices is None or self._cache is None:
+            logits = self.teacher.get_logits(X_batch)
+            return logits if self._dtype is None else logits.astype(self._dtype, copy=False)
+        return self._cache[indices]
+
+    def _teacherless_ok_without_labels(self) -> bool:
+        return True
+
+
+class SupervisedTrainer(KnowledgeDistillationTrainerBase):
+    """The same loop with plain cross-entropy on labels and no teacher.
+
+    For training teachers and the from-scratch baselines that distilled students are compared with.
+
+    Parameters
+    ----------
+    checkpoint_config, use_early_stopping, early_stopping_min_delta, early_stopping_patience,
+    restore_best_weights, seed
+        See :class:`KnowledgeDistillationTrainerBase`.
+    """
+
+    def __init__(self, checkpoint_config=None, use_early_stopping: bool = False,
+                 early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
+                 seed: int | None = None, restore_best_weights: bool = True):
+        from .strategies import CrossEntropyLoss
+
+        super().__init__(CrossEntropyLoss(), checkpoint_config, use_early_stopping,
+                         early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed)
+
+    def get_teacher_predictions(self, X_batch, indices):
+        """No teacher: always None."""
+        return None
+
+    def _teacherless_ok_without_labels(self) -> bool:
+        return False
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_student(student) -> None:
+    if not (callable(getattr(student, "_forward_train", None)) and hasattr(student, "params")):
+        raise TypeError(f"student must be a minikd MLP, got {describe(student)}")
+
+
+def _check_X(X, name: str, student) -> np.ndarray:
+    X = check_float_array(X, name, ndim=2)
+    if X.shape[1] != student.input_dim:
+        raise ValueError(
+            f"{name} must have {student.input_dim} features (the student's layer_sizes[0]), "
+            f"got {X.shape[1]} (shape {X.shape})"
+        )
+    return X.astype(student.dtype, copy=False)
+
+
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return ()
+    if callable(callbacks) or hasattr(callbacks, "on_epoch_end"):
+        callbacks = (callbacks,)
+    try:
+        callbacks = tuple(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a sequence of callbacks, got {describe(callbacks)}") from None
+    for i, cb in enumerate(callbacks):
+        if not (callable(cb) or any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end"))):
+            raise TypeError(
+                f"callbacks[{i}] must be a callable f(epoch, logs) or have on_epoch_end/on_train_begin/"
+                f"on_train_end, got {describe(cb)}"
+            )
+    return callbacks
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _epoch_line(epoch: int, epochs: int, logs: dict) -> str:
+    width = len(str(epochs))
+    parts = [f"epoch {epoch:>{width}}/{epochs}", f"loss {_fmt(logs['loss'])}"]
+    if logs.get("soft_loss") is not None or logs.get("hard_loss") is not None:
+        parts[-1] += f" (soft {_fmt(logs.get('soft_loss'))}, hard {_fmt(logs.get('hard_loss'))})"
+    if "val_loss" in logs:
+        parts.append(f"val_loss {_fmt(logs['val_loss'])}")
+        parts.append(f"val_acc {_fmt(logs['val_accuracy'])}")
+        if logs.get("teacher_agreement") is not None:
+            parts.append(f"agree {_fmt(logs['teacher_agreement'])}")
+    parts.append(f"{logs['epoch_time']:.2f}s")
+    return "  ".join(parts)
+
+
+def _progress_bar(epoch, epochs, b, n_batches, loss) -> None:
+    width = 30
+    done = int(width * b / n_batches)
+    sys.stdout.write(f"\repoch {epoch}/{epochs} [{'=' * done}{' ' * (width - done)}] "
+                     f"{b}/{n_batches} loss {loss:.4f}")
+    sys.stdout.flush()
