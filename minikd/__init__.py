@@ -2,10 +2,59 @@
 
 A pure-NumPy reference implementation of the teacher -> student training loop of
 Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network".
+See DESIGN.md for the public API; every name re-exported here is part of it.
 """
 
 __version__ = "0.1.0"
 
-from . import functional, gradcheck  # noqa: E402
+from . import datasets, functional, gradcheck, interop, layers  # noqa: E402
+from .checkpoint import (  # noqa: E402
+    Checkpoint,
+    CheckpointError,
+    CheckpointManager,
+    DistillationCheckpointConfig,
+    load_checkpoint,
+)
+from .functional import cross_entropy, kl_divergence, log_softmax, one_hot, softmax  # noqa: E402
+from .gradcheck import check_gradients, numerical_gradient, rel_error  # noqa: E402
+from .mlp import MLP  # noqa: E402
+from .optim import SGD, Adam, Optimizer  # noqa: E402
+from .strategies import (  # noqa: E402
+    CompositeStrategy,
+    CrossEntropyLoss,
+    DecoupledKDLoss,
+    DistillationLoss,
+    DistillationStrategy,
+    LogitMatchingLoss,
+    strategy_from_config,
+)
+from .teachers import TeacherModel, TeacherModelWrapper  # noqa: E402
+from .trainer import (  # noqa: E402
+    EarlyStopping,
+    History,
+    KnowledgeDistillationTrainer,
+    KnowledgeDistillationTrainerBase,
+    StepRecord,
+    SupervisedTrainer,
+    TrainingDivergedError,
+)
 
-__all__ = ["__version__", "functional", "gradcheck"]
+__all__ = [
+    "__version__",
+    # modules
+    "datasets", "functional", "gradcheck", "interop", "layers",
+    # math
+    "softmax", "log_softmax", "cross_entropy", "kl_divergence", "one_hot",
+    "check_gradients", "numerical_gradient", "rel_error",
+    # models and optimisers
+    "MLP", "SGD", "Adam", "Optimizer",
+    # strategies
+    "DistillationStrategy", "DistillationLoss", "LogitMatchingLoss", "DecoupledKDLoss",
+    "CompositeStrategy", "CrossEntropyLoss", "strategy_from_config",
+    # teachers and trainers
+    "TeacherModel", "TeacherModelWrapper",
+    "KnowledgeDistillationTrainerBase", "KnowledgeDistillationTrainer", "SupervisedTrainer",
+    "History", "StepRecord", "EarlyStopping", "TrainingDivergedError",
+    # checkpoints
+    "DistillationCheckpointConfig", "CheckpointManager", "Checkpoint", "CheckpointError", "load_checkpoint",
+]
