@@ -19,6 +19,7 @@ from .functional import cross_entropy, kl_divergence, log_softmax, one_hot, soft
 from .gradcheck import check_gradients, numerical_gradient, rel_error  # noqa: E402
 from .mlp import MLP  # noqa: E402
 from .optim import SGD, Adam, Optimizer  # noqa: E402
+from .self_distillation import SelfDistillationResult, SelfDistillationTrainer  # noqa: E402
 from .strategies import (  # noqa: E402
     CompositeStrategy,
     CrossEntropyLoss,
@@ -28,7 +29,7 @@ from .strategies import (  # noqa: E402
     LogitMatchingLoss,
     strategy_from_config,
 )
-from .teachers import TeacherModel, TeacherModelWrapper  # noqa: E402
+from .teachers import EnsembleTeacher, TeacherModel, TeacherModelWrapper  # noqa: E402
 from .trainer import (  # noqa: E402
     EarlyStopping,
     History,
@@ -52,9 +53,10 @@ __all__ = [
     "DistillationStrategy", "DistillationLoss", "LogitMatchingLoss", "DecoupledKDLoss",
     "CompositeStrategy", "CrossEntropyLoss", "strategy_from_config",
     # teachers and trainers
-    "TeacherModel", "TeacherModelWrapper",
+    "TeacherModel", "TeacherModelWrapper", "EnsembleTeacher",
     "KnowledgeDistillationTrainerBase", "KnowledgeDistillationTrainer", "SupervisedTrainer",
     "History", "StepRecord", "EarlyStopping", "TrainingDivergedError",
+    "SelfDistillationTrainer", "SelfDistillationResult",
     # checkpoints
     "DistillationCheckpointConfig", "CheckpointManager", "Checkpoint", "CheckpointError", "load_checkpoint",
 ]

@@ -3,7 +3,8 @@
 A teacher is frozen: the trainer only ever asks it for logits (``get_logits``) and never
 updates it. :class:`TeacherModelWrapper` turns an :class:`minikd.MLP` or any callable
 ``X -> logits`` into a teacher and checks what comes back, so a teacher that returns the wrong
-shape or NaN fails loudly, with its name, instead of corrupting a run.
+shape or NaN fails loudly, with its name, instead of corrupting a run. :class:`EnsembleTeacher`
+combines several teachers into one (mean of logits, of probabilities, or geometric mean).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._validation import check_float_array, check_int, describe
+from ._validation import check_choice, check_float_array, check_int, describe
+from .functional import _log_softmax
 
-__all__ = ["TeacherModel", "TeacherModelWrapper", "as_teacher"]
+__all__ = ["TeacherModel", "TeacherModelWrapper", "as_teacher", "EnsembleTeacher"]
 
 
 @runtime_checkable
@@ -147,3 +149,206 @@ def as_teacher(teacher) -> TeacherModel:
     if callable(getattr(teacher, "get_logits", None)) and hasattr(teacher, "output_dimension"):
         return teacher
     return TeacherModelWrapper(teacher)
+
+
+_ENSEMBLE_MODES = ("logits", "probabilities", "geometric")
+
+
+class EnsembleTeacher:
+    r"""Several frozen teachers combined into one (ensemble distillation).
+
+    Parameters
+    ----------
+    teachers : sequence of TeacherModel, MLP or callable
+        At least one; each is passed through :func:`as_teacher` (an MLP or a callable
+        ``X -> logits`` is wrapped in :class:`TeacherModelWrapper`). All must return the same
+        number of classes C.
+    weights : sequence of float, optional
+        One finite weight >= 0 per teacher, not all zero; **normalised to sum to 1** (so
+        ``[1, 1, 2]`` means ``[0.25, 0.25, 0.5]``). Default: equal weights ``1/K``. A teacher of
+        weight 0 is still run (and checked) but does not change the result.
+    mode : {"logits", "probabilities", "geometric"}, default "logits"
+        How the K teachers' logits ``v_k`` (rows of shape (C,)) are combined; see Notes.
+
+    Attributes
+    ----------
+    teachers : tuple of TeacherModel
+        The wrapped members, in order.
+    weights : ndarray of float64 of shape (K,)
+        The normalised weights (a copy: changing it does not change the ensemble).
+    mode : str
+    output_dimension : int or None
+        C, the members' common number of classes (None while only callables that have not
+        been called yet are known).
+
+    Notes
+    -----
+    With weights ``w_k`` (``sum_k w_k = 1``) and member probabilities ``p_k = softmax(v_k)``,
+    ``get_logits`` returns, per sample:
+
+    - ``"logits"``: the weighted mean of the logits, ``v̄ = sum_k w_k v_k``.
+    - ``"probabilities"``: ``log p̄`` with ``p̄ = sum_k w_k p_k``, the log of the weighted mean
+      of the members' probabilities (computed as a log-sum-exp over k of
+      ``log w_k + log_softmax(v_k)``, so nothing underflows to ``log 0``). These are valid
+      logits: ``softmax(log p̄) = p̄``.
+    - ``"geometric"``: ``log g`` with ``g = prod_k p_k^{w_k} / Z`` the **normalised** weighted
+      geometric mean of the probabilities: ``log g = sum_k w_k log_softmax(v_k) - log Z``
+      (the weighted mean of the log-softmaxes, minus the per-row constant that normalises it).
+
+    **What a strategy's temperature does to these.** A strategy softens whatever logits it
+    gets: ``softmax(u / T)``.
+
+    - For ``"probabilities"``, ``softmax(log p̄ / T)_j = p̄_j^{1/T} / sum_i p̄_i^{1/T}``: the
+      averaged distribution raised to the power 1/T and renormalised. This is **not** the
+      average of the members' softened distributions ``sum_k w_k softmax(v_k / T)``; the two
+      agree only at T = 1.
+    - For ``"logits"`` and ``"geometric"``: ``log p_k = v_k - logsumexp(v_k)``, so
+      ``sum_k w_k log p_k = v̄ - sum_k w_k logsumexp(v_k)`` differs from ``v̄`` by a per-row
+      constant, and so does ``log g``. Softmax ignores per-row constants, hence at **every** T
+      ``softmax(log g / T) = softmax(v̄ / T) = prod_k softmax(v_k / T)^{w_k} / Z_T``, the
+      normalised geometric mean of the members' softened distributions. The two modes
+      therefore train identically with every strategy that only sees softened probabilities of
+      the teacher (:class:`~minikd.DistillationLoss`, :class:`~minikd.DecoupledKDLoss`,
+      ``LogitMatchingLoss(center=True)``); they differ for ``LogitMatchingLoss(center=False)``,
+      which regresses onto the raw values (``v̄`` keeps the members' logit scale, ``log g`` is
+      <= 0).
+
+    The result has the dtype of the members' logits (``np.result_type`` of them all).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from minikd import MLP
+    >>> from minikd.teachers import EnsembleTeacher
+    >>> ensemble = EnsembleTeacher([MLP([4, 8, 3], seed=s) for s in range(3)], mode="probabilities")
+    >>> logits = ensemble.get_logits(np.ones((5, 4)))
+    >>> logits.shape, bool(np.allclose(np.exp(logits).sum(axis=1), 1.0))
+    ((5, 3), True)
+    """
+
+    def __init__(self, teachers, weights=None, mode: str = "logits"):
+        if isinstance(teachers, (str, bytes)) or not isinstance(teachers, (list, tuple)):
+            raise TypeError(
+                "teachers must be a list or tuple of teachers (MLPs, callables or TeacherModels), "
+                f"got {describe(teachers)}"
+            )
+        if len(teachers) == 0:
+            raise ValueError("teachers must hold at least one teacher, got an empty sequence")
+        wrapped = []
+        for i, teacher in enumerate(teachers):
+            try:
+                wrapped.append(as_teacher(teacher))
+            except TypeError as exc:
+                raise TypeError(f"teachers[{i}]: {exc}") from None
+        self.teachers = tuple(wrapped)
+        self._check_known_dimensions()
+        self._weights = self._check_weights(weights, len(self.teachers))
+        self.mode = check_choice(mode, "mode", _ENSEMBLE_MODES)
+
+    @staticmethod
+    def _check_weights(weights, k: int) -> np.ndarray:
+        if weights is None:
+            return np.full(k, 1.0 / k)
+        w = check_float_array(weights, "weights", ndim=1, finite=False, dtype=np.float64)
+        if w.shape != (k,):
+            raise ValueError(f"weights must have one entry per teacher ({k}), got {w.shape[0]}")
+        bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"weights must be finite numbers >= 0, got weights[{i}] = {float(w[i])!r}")
+        total = float(w.sum())
+        if not total > 0:
+            raise ValueError(f"weights must not all be zero (they are normalised by their sum), got {w.tolist()}")
+        return w / total
+
+    def _check_known_dimensions(self) -> None:
+        first = None
+        for i, teacher in enumerate(self.teachers):
+            c = teacher.output_dimension
+            if c is None:
+                continue
+            if first is None:
+                first = (i, c)
+            elif c != first[1]:
+                raise ValueError(
+                    "all teachers must have the same output dimension (number of classes), got "
+                    f"teachers[{first[0]}].output_dimension = {first[1]} and teachers[{i}].output_dimension = {c}"
+                )
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The normalised weights, shape (K,) (a copy)."""
+        return self._weights.copy()
+
+    @property
+    def output_dimension(self) -> int | None:
+        """C, the members' common number of classes (None if no member knows it yet)."""
+        for teacher in self.teachers:
+            if teacher.output_dimension is not None:
+                return teacher.output_dimension
+        return None
+
+    def member_logits(self, X) -> list:
+        """Each member's logits for X, checked to agree on the number of classes.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+
+        Returns
+        -------
+        list of K ndarrays of shape (N, C) or (C,)
+        """
+        X = check_float_array(X, "X")
+        outs = [teacher.get_logits(X) for teacher in self.teachers]
+        for i, out in enumerate(outs[1:], start=1):
+            if out.shape != outs[0].shape:
+                raise ValueError(
+                    "all teachers must return logits of the same shape (same number of classes), got "
+                    f"{outs[0].shape} from teachers[0] and {out.shape} from teachers[{i}]"
+                )
+        return outs
+
+    def get_logits(self, X) -> np.ndarray:
+        """The ensemble's logits for X (see the class Notes for each mode).
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+
+        Returns
+        -------
+        ndarray of shape (N, C), or (C,) for X of shape (D,)
+            Finite; dtype ``np.result_type`` of the members' logits.
+
+        Raises
+        ------
+        ValueError
+            If the members disagree on C, or (absurd inputs only) the combination overflows.
+        """
+        outs = self.member_logits(X)
+        dtype = np.result_type(*outs)
+        V = np.stack(outs).astype(dtype, copy=False)  # (K, N, C) or (K, C)
+        w = self._weights.astype(dtype)               # (K,), in the logits' dtype
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.mode == "logits":
+                out = np.tensordot(w, V, axes=1)              # sum_k w_k v_k
+            else:
+                log_p = _log_softmax(V)                       # (K, ..., C) log p_k
+                if self.mode == "geometric":
+                    out = _log_softmax(np.tensordot(w, log_p, axes=1))  # log of normalised prod p_k^w_k
+                else:
+                    keep = self._weights > 0                  # log 0 = -inf: leave zero weights out
+                    a = log_p[keep] + np.log(w[keep]).reshape((-1,) + (1,) * (V.ndim - 1))
+                    m = a.max(axis=0)                         # log-sum-exp over the teachers
+                    out = m + np.log(np.exp(a - m).sum(axis=0))  # the sum is in [1, K]
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"EnsembleTeacher(mode={self.mode!r}) overflowed: the teachers' logits (magnitude up to "
+                f"{float(np.abs(V).max()):.3g} in {dtype}) are too large to combine; rescale them or use float64"
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return (f"EnsembleTeacher({len(self.teachers)} teachers, weights={np.round(self._weights, 4).tolist()}, "
+                f"mode={self.mode!r}, output_dimension={self.output_dimension})")
