@@ -58,7 +58,7 @@ def _as_array(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be an array-like of numbers, got {describe(x)}")
     try:
         return np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged lists and the like
+    except Exception as exc:  # ragged lists; objects whose __array__ fails (a tensor that requires grad)
         raise TypeError(f"{name} must be an array-like of numbers, got {describe(x)}: {exc}") from None
 
 

@@ -24,7 +24,10 @@ Every file is written to a temporary file in the same directory, flushed, fsync'
 place with ``os.replace`` (atomic on POSIX and Windows); the index is rewritten the same way only
 after the checkpoint it names is in place, and pruned files are deleted only after the index that
 no longer names them is in place. A failure at any point leaves the earlier checkpoints and an
-index that describes them.
+index that describes them: a write that fails (an unwritable directory, a full disk) raises a
+:class:`CheckpointError` naming the file, with the ``OSError`` as its ``__cause__``, and a
+checkpoint whose index entry could not be written is removed again. A diverged state (non-finite
+parameters or optimizer state) is never written: saving it raises ``TrainingDivergedError``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ _VAL_METRICS = ("val_loss", "val_accuracy", "teacher_agreement")
 
 
 class CheckpointError(Exception):
-    """A checkpoint file is missing, truncated, corrupt, foreign, too new, or unsafe to load."""
+    """A checkpoint file is missing, truncated, corrupt, foreign, too new, or unsafe to load, or
+    could not be written (an unwritable directory, a full disk: the ``OSError`` is its ``__cause__``)."""
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -192,12 +196,23 @@ def save_checkpoint(path, state: dict) -> Path:
     -------
     Path
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a path (str or os.PathLike), got {describe(path)}")
     path = Path(path)
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict of plain data, got {describe(state)}")
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    data = pickle.dumps(payload, protocol=4)
-    _atomic_write_bytes(path, data)
+    try:
+        data = pickle.dumps(payload, protocol=4)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise TypeError(f"state must hold only plain data and NumPy arrays, got something unpicklable: {exc}") from None
+    try:
+        _atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise CheckpointError(
+            f"could not write the checkpoint {str(path)!r}: {type(exc).__name__}: {exc}. "
+            "Nothing was replaced: any earlier file of that name is intact."
+        ) from exc
     return path
 
 
@@ -400,7 +415,9 @@ class CheckpointManager:
 
     # -- run hooks
     def check_run(self, has_validation: bool, trainer=None) -> None:
-        """Fail early if ``best_metric`` cannot be produced by this run, or the teacher cannot be saved."""
+        """Fail early if ``best_metric`` cannot be produced by this run, the teacher cannot be saved,
+        or ``checkpoint_directory`` cannot be a directory (it, or one of its parents, is a file)."""
+        self._check_directory()
         if self.config.save_teacher and trainer is not None:
             self._teacher_state(trainer)
         if self.config.best_metric in _VAL_METRICS and not has_validation:
@@ -408,6 +425,18 @@ class CheckpointManager:
                 f"checkpoint_config.best_metric is {self.config.best_metric!r}, which needs "
                 "validation_data, but validation_data is None; pass validation_data or use best_metric='loss'"
             )
+
+    def _check_directory(self) -> None:
+        """ValueError if the directory exists as a file or a parent of it is a file (it could never be created)."""
+        for path in (self.directory, *self.directory.parents):
+            if path.exists() or path.is_symlink():
+                if not path.is_dir():
+                    what = "is" if path == self.directory else f"is inside {str(path)!r}, which is"
+                    raise ValueError(
+                        f"checkpoint_config.checkpoint_directory {str(self.directory)!r} {what} a file, "
+                        "not a directory; choose another checkpoint_directory"
+                    )
+                return
 
     def begin(self, resumed_epoch: int | None) -> None:
         """Start a run: refuse to mix a new run into an existing one; on resume, drop later checkpoints."""
@@ -438,8 +467,18 @@ class CheckpointManager:
         return self.save(trainer, epoch, student, optimizer, history, logs)
 
     def save(self, trainer, epoch: int, student, optimizer, history, logs: dict) -> Path:
-        """Write the checkpoint of ``epoch``, update the index, prune what is no longer kept."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Write the checkpoint of ``epoch``, update the index, prune what is no longer kept.
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the student's parameters or the optimizer's state are not finite (the last update
+            overflowed): such a state is never written, since it could not be loaded or resumed.
+        CheckpointError
+            If the directory, the checkpoint or the index cannot be written (its ``__cause__`` is the
+            ``OSError``). The earlier checkpoints and the index are then as they were, and so is the
+            directory (a checkpoint whose index entry could not be written is removed again).
+        """
         metrics = {k: (None if logs.get(k) is None else float(logs[k])) for k in _METRICS if k in logs}
         state = {
             "minikd_version": _version(),
@@ -455,14 +494,47 @@ class CheckpointManager:
             "history": history.to_dict(),
             "trainer": trainer.get_config(),
         }
+        _check_finite_state(epoch, student.params, state["optimizer"]["state"])
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CheckpointError(
+                f"could not create the checkpoint directory {str(self.directory)!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         name = f"{self.config.prefix}_epoch{epoch:04d}.pkl"
-        path = save_checkpoint(self.directory / name, state)
-        entries = [e for e in self.read_index() if e["file"] != name]
+        old_entries = self.read_index()
+        try:
+            path = save_checkpoint(self.directory / name, state)
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"{exc} The earlier checkpoints and the index {self.index_path.name!r} are intact."
+            ) from exc.__cause__
+        entries = [e for e in old_entries if e["file"] != name]
         entries.append({"file": name, "epoch": int(epoch), "metrics": metrics})
         keep, drop = self._select(entries)
-        self._write_index(keep)
+        try:
+            self._write_index(keep)
+        except BaseException as exc:  # also KeyboardInterrupt: the directory must match the index
+            if all(e["file"] != name for e in old_entries):  # not named by the index: remove it again
+                try:
+                    _unlink_quietly(path)
+                except OSError:
+                    pass
+            if not isinstance(exc, OSError):
+                raise
+            raise CheckpointError(
+                f"could not write the checkpoint index {str(self.index_path)!r}: {type(exc).__name__}: "
+                f"{exc}. The index and the checkpoints it names are intact; the checkpoint of "
+                f"epoch {epoch} was not kept."
+            ) from exc
         for e in drop:
-            _unlink_quietly(self.directory / e["file"])
+            try:
+                _unlink_quietly(self.directory / e["file"])
+            except OSError as exc:  # the new checkpoint and index are in place: only warn
+                warnings.warn(
+                    f"could not delete the pruned checkpoint {e['file']!r} (no longer in the index): {exc}",
+                    UserWarning, stacklevel=2)
         return path
 
     def _select(self, entries: list):
@@ -495,6 +567,21 @@ class CheckpointManager:
                 f"TeacherModelWrapper of one), got {describe(teacher)}"
             )
         return {"config": model.get_config(), "params": {k: v.copy() for k, v in model.params.items()}}
+
+
+def _check_finite_state(epoch: int, params: dict, optimizer_state: dict) -> None:
+    """Refuse to checkpoint a diverged state (load_checkpoint and resume would reject it)."""
+    arrays = [(f"the student's params[{k!r}]", v) for k, v in params.items()]
+    for buffer_name, buffers in optimizer_state.get("buffers", {}).items():
+        arrays += [(f"the optimizer's {buffer_name!r} state for {k!r}", v) for k, v in buffers.items()]
+    for what, arr in arrays:
+        if not np.isfinite(arr).all():
+            from .trainer import TrainingDivergedError
+
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch}: after its last update {what} is not finite. "
+                "No checkpoint was written for this epoch; the earlier checkpoints are intact. "
+                "Try a smaller learning rate.", epoch=epoch)
 
 
 def _unlink_quietly(path: Path) -> None:

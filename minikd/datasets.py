@@ -37,6 +37,16 @@ def _check_seed(seed):
     return np.random.default_rng(check_int(seed, "seed", minimum=0))
 
 
+def _as_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x)``, with a TypeError naming ``name`` for what cannot be an array (ragged lists)."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array with one entry per sample, got {describe(x)}: {exc}") from None
+
+
 def _check_float_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)
@@ -176,12 +186,12 @@ def train_test_split(X, y, test_size=0.25, seed=None, stratify: bool = True):
     ``exact_c`` has the largest fractional part, so ``|n_test_c - exact_c| < 1`` and the sizes add
     up to ``n_test`` exactly.
     """
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(
-            f"X and y must be arrays with one entry per sample, got shapes {X.shape} and {y.shape}"
-        )
+    X_given, y_given = X, y
+    X = _as_array(X, "X")
+    y = _as_array(y, "y")
+    for name, arr, given in (("X", X, X_given), ("y", y, y_given)):
+        if arr.ndim == 0:
+            raise ValueError(f"{name} must be an array with one entry per sample, got {describe(given)}")
     n = X.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"X and y must have the same number of samples, got {n} and {y.shape[0]}")
@@ -261,9 +271,9 @@ def label_subset(y, fraction: float, seed=None, stratify: bool = True) -> np.nda
     so they add up to ``n_keep`` and each is within 1 of ``n_keep * n_c / N`` (unless the "at
     least one per class" floor lifts it).
     """
-    y = np.asarray(y)
+    y_given, y = y, _as_array(y, "y")
     if y.ndim == 0 or y.shape[0] == 0:
-        raise ValueError(f"y must hold one label per sample, got an array of shape {y.shape}")
+        raise ValueError(f"y must hold one label per sample, got {describe(y_given)}")
     n = y.shape[0]
     fraction = check_fraction(fraction, "fraction", low_open=True)
     if not isinstance(stratify, (bool, np.bool_)):
@@ -335,14 +345,30 @@ def make_blobs(n_samples: int = 300, n_features: int = 2, n_classes: int = 3,
     for bound in (low, high):
         if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, numbers.Real):
             raise TypeError(f"center_box must hold two real numbers, got {describe(center_box)}")
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+    low, high = _float_or_inf(low), _float_or_inf(high)
+    if not (np.isfinite(low) and np.isfinite(high) and low < high and np.isfinite(high - low)):
         raise ValueError(
-            f"center_box must be finite (low, high) with low < high, got {center_box!r}"
+            f"center_box must be finite (low, high) with low < high and high - low finite, got {center_box!r}"
         )
     dt = _check_float_dtype(dtype)
     rng = _check_seed(seed)
-    centers = rng.uniform(float(low), float(high), size=(n_classes, n_features))  # (C, D)
+    centers = rng.uniform(low, high, size=(n_classes, n_features))  # (C, D)
     per_class = n_samples // n_classes + (np.arange(n_classes) < n_samples % n_classes)
     y = rng.permutation(np.repeat(np.arange(n_classes, dtype=np.int64), per_class))
-    X = centers[y] + cluster_std * rng.standard_normal((n_samples, n_features))  # (N, D)
-    return X.astype(dt, copy=False), y
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below as a ValueError
+        X = centers[y] + cluster_std * rng.standard_normal((n_samples, n_features))  # (N, D)
+        X = X.astype(dt, copy=False)
+    if not np.isfinite(X).all():
+        raise ValueError(
+            f"cluster_std={cluster_std!r} and center_box={center_box!r} give samples beyond the range "
+            f"of {dt} (about {np.finfo(dt).max:.3g}); use a smaller cluster_std or center_box"
+        )
+    return X, y
+
+
+def _float_or_inf(value) -> float:
+    """``float(value)`` for a real number; an int beyond the float range becomes +-inf."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")

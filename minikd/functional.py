@@ -39,16 +39,37 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 # ----------------------------------------------------------------------------- the bare math
+# (smallest normal, largest) number of each float dtype: a temperature outside this range would
+# round to 0 or inf in that dtype (float32 with T = 1e-40 or 1e300).
+_NORMAL_RANGE = {np.dtype(t): (float(np.finfo(t).tiny), float(np.finfo(t).max)) for t in (np.float32, np.float64)}
+
+
+def _shifted(z: np.ndarray, temperature: float, axis: int) -> np.ndarray:
+    """``(z - max(z)) / T`` along ``axis``, in z's dtype (<= 0, exactly 0 at the maximum).
+
+    A T that is not a normal number of z's dtype is applied in float64 and the result cast back,
+    so it never rounds to 0 (a division by zero) or inf. Entries below the float range become
+    -inf; with a normal T that comes with an overflow RuntimeWarning, which the callers silence.
+    """
+    s = z - z.max(axis=axis, keepdims=True)
+    if temperature != 1.0:
+        lo, hi = _NORMAL_RANGE.get(s.dtype, (0.0, np.inf))
+        if lo <= temperature <= hi:
+            s /= temperature
+        else:
+            with np.errstate(over="ignore"):  # below the float range: -inf, probability 0
+                s = (s.astype(np.float64) / temperature).astype(s.dtype)
+    return s
+
+
 def _softmax(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
     """softmax(z / T) along ``axis`` without validation. Same shape and dtype as ``z``.
 
-    Expects finite float logits and a T representable in their dtype. A row spanning more than
-    the float range overflows to -inf in ``s`` (probability 0, the right answer) with a
-    RuntimeWarning; the public functions silence it.
+    Expects finite float logits and a finite T > 0. A row spanning more than the float range
+    overflows to -inf in ``s`` (probability 0, the right answer) with a RuntimeWarning; the
+    public functions silence it.
     """
-    s = z - z.max(axis=axis, keepdims=True)  # <= 0, exactly 0 at the maximum
-    if temperature != 1.0:
-        s /= temperature
+    s = _shifted(z, temperature, axis)
     np.exp(s, out=s)
     s /= s.sum(axis=axis, keepdims=True)
     return s
@@ -60,9 +81,7 @@ def _log_softmax(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.
     Same expectations as :func:`_softmax`; entries are -inf only where the true value is below
     the float range.
     """
-    s = z - z.max(axis=axis, keepdims=True)  # <= 0, exactly 0 at the maximum
-    if temperature != 1.0:
-        s /= temperature
+    s = _shifted(z, temperature, axis)
     s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))  # the sum is in [1, C]
     return s
 

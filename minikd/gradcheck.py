@@ -18,9 +18,11 @@ Always check in float64: float32 rounding (1e-7 relative) swamps the differences
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from ._validation import check_positive_float, describe
+from ._validation import check_float_array, check_int, check_positive_float, describe
 
 __all__ = ["numerical_gradient", "rel_error", "check_gradients"]
 
@@ -43,12 +45,23 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     Returns
     -------
     ndarray of float64, same shape as ``x``
-        ``grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``.
+        ``grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``, finite.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not callable or returns something other than a real number (an array of
+        more than one element, None, a string), or ``x`` is not a float64 ndarray.
+    ValueError
+        If ``x`` is read-only, ``f`` returns NaN or inf, ``x[i] +- eps`` or a difference is
+        beyond the float64 range. ``x`` is restored in every case.
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {describe(f)}")
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
         raise TypeError(f"x must be a float64 ndarray (checks are done in float64), got {describe(x)}")
+    if not x.flags.writeable:
+        raise ValueError(f"x must be writeable (it is perturbed in place), got a read-only {describe(x)}")
     eps = check_positive_float(eps, "eps")
     try:
         import inspect
@@ -57,21 +70,46 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     except (TypeError, ValueError):
         takes_arg = True
 
-    def call() -> float:
-        return float(f(x) if takes_arg else f())
+    def call(i, old) -> float:
+        return _finite_scalar(f(x) if takes_arg else f(), f"f (at x{list(i)} = {old!r} +- eps)")
 
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):  # every entry, in C order; none for an empty x
-        old = x[i]
+        old = float(x[i])
+        plus, minus = old + eps, old - eps  # Python floats: overflow gives inf, no warning
+        if not (np.isfinite(plus) and np.isfinite(minus)):
+            raise ValueError(
+                f"x{list(i)} = {old!r} plus or minus eps = {eps!r} is beyond the float64 range"
+            )
         try:
-            x[i] = old + eps
-            f_plus = call()
-            x[i] = old - eps
-            f_minus = call()
+            x[i] = plus
+            f_plus = call(i, old)
+            x[i] = minus
+            f_minus = call(i, old)
         finally:
             x[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * eps)
+        g = (f_plus - f_minus) / (2 * eps)
+        if not np.isfinite(g):
+            raise ValueError(
+                f"the central difference at x{list(i)} is beyond the float64 range: f = {f_plus!r} "
+                f"at x + eps and {f_minus!r} at x - eps, eps = {eps!r}"
+            )
+        grad[i] = g
     return grad
+
+
+def _finite_scalar(value, what: str) -> float:
+    """``float(value)`` for a finite real scalar (or a one-element real array); raise otherwise."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item() if value.dtype.kind in "iuf" else value
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must return a real number (the scalar to differentiate), got {describe(value)}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{what} must return a finite number, got {v!r}")
+    return v
 
 
 def rel_error(a, b) -> float:
@@ -94,8 +132,8 @@ def rel_error(a, b) -> float:
     there the error is the absolute difference scaled by 1e8. The formula is evaluated on
     ``a / 2`` and ``b / 2`` (the same ratio) so that ``|a| + |b|`` cannot overflow.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a = check_float_array(a, "a", ndim=range(0, 33), allow_empty=True, finite=False, dtype=np.float64)
+    b = check_float_array(b, "b", ndim=range(0, 33), allow_empty=True, finite=False, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
     if a.size == 0:
@@ -141,13 +179,14 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
         model = model_or_fn
         if X is None:
             raise ValueError("X must be given to check a model's gradients, got None")
-        X = np.asarray(X)
+        seed = check_int(seed, "seed", minimum=0)
+        eps = check_positive_float(eps, "eps")
         if any(p.dtype != np.float64 for p in model.params.values()):
             raise TypeError("check_gradients needs a float64 model; build it with dtype=np.float64")
-        logits, cache = model.forward_train(X)
+        logits, cache = model.forward_train(X)  # validates X
         if dlogits is None:
             dlogits = np.random.default_rng(seed).standard_normal(logits.shape)
-        dlogits = np.asarray(dlogits, dtype=np.float64)
+        dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2), dtype=np.float64)
         if dlogits.shape != logits.shape:
             raise ValueError(f"dlogits must have the shape of the logits {logits.shape}, got {dlogits.shape}")
         grads = model.backward(dlogits, cache)
@@ -160,11 +199,27 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
                 for name, p in model.params.items()}
     if not callable(model_or_fn):
         raise TypeError(f"model_or_fn must be an MLP or a callable, got {describe(model_or_fn)}")
-    if inputs is None or analytic is None or len(inputs) != len(analytic):
-        raise ValueError("inputs and analytic must be sequences of the same length for a function")
-    for i, x in enumerate(inputs):
+    if inputs is None or analytic is None:
+        raise ValueError(
+            "inputs and analytic must both be given for a function (lists of float64 ndarrays and "
+            f"their claimed gradients), got inputs={describe(inputs)} and analytic={describe(analytic)}"
+        )
+    for name, seq in (("inputs", inputs), ("analytic", analytic)):
+        if not isinstance(seq, (list, tuple)):
+            raise TypeError(f"{name} must be a list of float64 ndarrays for a function, got {describe(seq)}")
+    if len(inputs) != len(analytic):
+        raise ValueError(
+            f"inputs and analytic must have the same length, got {len(inputs)} and {len(analytic)}"
+        )
+    checked = []
+    for i, (x, g) in enumerate(zip(inputs, analytic, strict=True)):
         if not isinstance(x, np.ndarray) or x.dtype != np.float64:
             raise TypeError(f"inputs[{i}] must be a float64 ndarray (checks are done in float64), "
                             f"got {describe(x)}")
-    return {i: rel_error(g, numerical_gradient(model_or_fn, x, eps))
-            for i, (x, g) in enumerate(zip(inputs, analytic, strict=True))}
+        g = check_float_array(g, f"analytic[{i}]", ndim=range(0, 33), allow_empty=True, finite=False)
+        if g.shape != x.shape:
+            raise ValueError(
+                f"analytic[{i}] must have the same shape as inputs[{i}] {x.shape}, got shape {g.shape}"
+            )
+        checked.append((x, g))
+    return {i: rel_error(g, numerical_gradient(model_or_fn, x, eps)) for i, (x, g) in enumerate(checked)}

@@ -491,14 +491,14 @@ def _weights(convention: str, hp, T: float, has_labels: bool) -> tuple[float, fl
     if convention == "torchdistill":
         # KDLoss.forward returns the bare batchmean KL when alpha is 0 or there are no targets.
         if not has_labels or hp["alpha"] == 0:
-            return 0.0, 1.0 / (T * T)
+            return 0.0, 1.0 / T / T  # not 1 / (T * T): T * T can underflow to 0
         return hp["alpha"], hp["beta"]
     if convention == "pytorch_tutorial":
         w_hard, w_soft = hp["ce_loss_weight"], hp["soft_target_loss_weight"]
     elif convention == "keras":
         w_hard, w_soft = hp, 1.0 - hp
     elif convention == "keras_no_t2":
-        w_hard, w_soft = hp, (1.0 - hp) / (T * T)
+        w_hard, w_soft = hp, (1.0 - hp) / T / T
     else:  # soft_alpha
         w_hard, w_soft = 1.0 - hp, hp
     if not has_labels and w_hard > 0:
@@ -624,10 +624,22 @@ def reference_distillation_loss(student_logits, teacher_logits, labels, temperat
     y = None if labels is None else _as_numpy_like(labels)
     w_hard, w_soft = _weights(conv, hp, T, y is not None)
     scale = w_hard + w_soft
+    if not math.isfinite(scale):
+        raise ValueError(
+            f"alpha={alpha!r} at temperature={T!r} gives convention {conv!r} the weights "
+            f"(hard {w_hard!r}, soft {w_soft!r}) of w_hard * CE + w_soft * T**2 * KL, beyond the float range"
+        )
     inner_alpha = w_hard / scale if scale > 0 else 0.0
     loss, dz, parts = DistillationLoss(T, inner_alpha).loss_and_gradient(z, v, y)
-    hard = None if parts["hard"] is None else scale * parts["hard"]
-    return ReferenceLoss(scale * loss, dz * scale, scale * parts["soft"], hard)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below as a ValueError
+        result = ReferenceLoss(scale * loss, dz * scale, scale * parts["soft"],
+                               None if parts["hard"] is None else scale * parts["hard"])
+    if not (math.isfinite(result.loss) and np.isfinite(result.dlogits).all()):
+        raise ValueError(
+            f"the {conv!r} loss is beyond the float range for alpha={alpha!r}: minikd's loss "
+            f"{loss!r} times the convention's scale {scale!r} overflows"
+        )
+    return result
 
 
 def convert_hyperparameters(alpha_or_weights, from_convention: str, to_convention: str,
@@ -696,6 +708,11 @@ def convert_hyperparameters(alpha_or_weights, from_convention: str, to_conventio
     T = check_positive_float(temperature, "temperature")
     hp = _parse_hyperparameters(src, alpha_or_weights, "alpha_or_weights")
     w_hard, w_soft = _weights(src, hp, T, has_labels=True)
+    if not (math.isfinite(w_hard) and math.isfinite(w_soft)):
+        raise ValueError(
+            f"alpha_or_weights {alpha_or_weights!r} of {src!r} at temperature {T!r} gives the weights (hard "
+            f"{w_hard!r}, soft {w_soft!r}) of w_hard * CE + w_soft * T**2 * KL, beyond the float range"
+        )
     if dst == "pytorch_tutorial":
         return ConvertedHyperparameters({"soft_target_loss_weight": w_soft, "ce_loss_weight": w_hard}, 1.0)
     if w_hard == 0 and w_soft == 0:
@@ -703,20 +720,24 @@ def convert_hyperparameters(alpha_or_weights, from_convention: str, to_conventio
             f"alpha_or_weights {alpha_or_weights!r} gives both terms of the {src!r} loss weight 0 "
             f"(the loss is identically 0): no setting of {dst!r} gives that loss"
         )
+    if dst == "torchdistill" and w_hard > 0:
+        return ConvertedHyperparameters({"alpha": w_hard, "beta": w_soft}, 1.0)
     if dst == "torchdistill":
-        if w_hard > 0:
-            return ConvertedHyperparameters({"alpha": w_hard, "beta": w_soft}, 1.0)
-        value, total = {"alpha": 0.0, "beta": 1.0}, w_soft * T * T
+        total = w_soft * T * T
     elif dst == "keras_no_t2":
         total = w_hard + w_soft * T * T
-        value = w_hard / total
     else:
         total = w_hard + w_soft
-        value = (w_soft if dst == "soft_alpha" else w_hard) / total  # else minikd, aidotnet, keras
-    scale = 1.0 / total
-    if not (math.isfinite(total) and math.isfinite(scale)):
+    # total can overflow (huge weights or T) or underflow to 0 (w_soft * T**2 for a tiny T)
+    if not (math.isfinite(total) and total > 0 and math.isfinite(1.0 / total)):
         raise ValueError(
             f"converting alpha_or_weights {alpha_or_weights!r} from {src!r} to {dst!r} at "
             f"temperature {T!r} needs a loss_scale of 1 / {total!r}, beyond the float range"
         )
-    return ConvertedHyperparameters(value, scale)
+    if dst == "torchdistill":
+        value = {"alpha": 0.0, "beta": 1.0}
+    elif dst == "keras_no_t2":
+        value = w_hard / total
+    else:
+        value = (w_soft if dst == "soft_alpha" else w_hard) / total  # else minikd, aidotnet, keras
+    return ConvertedHyperparameters(value, 1.0 / total)

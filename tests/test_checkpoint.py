@@ -195,11 +195,12 @@ def test_failed_save_leaves_earlier_checkpoints_intact(tmp_path, data, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(CheckpointError, match=r"distillation_epoch0003\.pkl.*No space.*intact") as info:
         _trainer(teacher, config).train(MLP([4, 8, 3], seed=1), X, y, epochs=4, batch_size=16, verbose=0,
                                         resume_from="latest")
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert calls["n"] >= 1
+    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == 28
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert after == before  # no temporary file left behind, nothing changed
     for entry in _index(tmp_path)["checkpoints"]:
@@ -217,10 +218,13 @@ def test_failed_index_write_keeps_old_index(tmp_path, data, monkeypatch):
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(ck.CheckpointManager, "_write_index", broken_write_index)
-    with pytest.raises(OSError):
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(CheckpointError, match=r"distillation_index\.json.*Input/output error") as info:
         _trainer(teacher, config).train(MLP([4, 8, 3], seed=1), X, y, epochs=3, batch_size=16, verbose=0,
                                         resume_from="latest")
+    assert isinstance(info.value.__cause__, OSError)
     assert _index(tmp_path) == index_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before  # the unindexed epoch 3 file is removed
     for entry in index_before["checkpoints"]:  # nothing the old index names was pruned
         assert load_checkpoint(tmp_path / entry["file"]).epoch == entry["epoch"]
 
