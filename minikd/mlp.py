@@ -237,9 +237,16 @@ class MLP:
         if not isinstance(need_input_grad, (bool, np.bool_)):
             raise TypeError(f"need_input_grad must be a bool, got {describe(need_input_grad)}")
         X = self._check_X(X)
-        if X.ndim == 2:
-            return self._forward_train(X, bool(need_input_grad))
-        logits, cache = self._forward_train(X[None, :], bool(need_input_grad))  # (1, D)
+        single = X.ndim == 1
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits, cache = self._forward_train(X[None, :] if single else X, bool(need_input_grad))
+        if not np.isfinite(logits).all():
+            raise ValueError(
+                f"X is too large for this model: the logits overflow (X of magnitude up to "
+                f"{float(np.abs(X).max()):.3g}); rescale X"
+            )
+        if not single:
+            return logits, cache
         logits = logits[0]  # (C,)
         return logits, cache._replace(logits=logits, single=True)
 
@@ -291,13 +298,27 @@ class MLP:
                 f"cache must come from a forward pass of this {self.num_layers}-layer model, "
                 f"got a cache of {len(cache.layers)} layers"
             )
+        for k, layer in enumerate(cache.layers, start=1):
+            if layer.dense.W.shape != self.params[f"W{k}"].shape:
+                raise ValueError(
+                    f"cache must come from a forward pass of this model: its layer {k} has W of shape "
+                    f"{layer.dense.W.shape}, this model's W{k} has shape {self.params[f'W{k}'].shape}"
+                )
         dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2))
         if dlogits.shape != cache.logits.shape:
             raise ValueError(
                 f"dlogits must have the shape of the logits {cache.logits.shape}, "
                 f"got shape {dlogits.shape}"
             )
-        return self._backward(dlogits, cache)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._backward(dlogits, cache)
+        grads = out[0] if isinstance(out, tuple) else out
+        if not all(np.isfinite(g).all() for g in grads.values()):
+            raise ValueError(
+                f"dlogits is too large: the gradients overflow (dlogits of magnitude up to "
+                f"{float(np.abs(dlogits).max()):.3g})"
+            )
+        return out
 
     def _backward(self, dlogits: np.ndarray, cache: MLPCache):
         """The math of :meth:`backward`, without checks (dlogits is cast to the model dtype)."""
@@ -351,7 +372,9 @@ class MLP:
             Rows are non-negative and sum to 1.
         """
         t = check_positive_float(temperature, "temperature")
-        return _softmax(self.forward(X), t)
+        logits = self.forward(X)
+        with np.errstate(over="ignore"):  # a tiny T: logits / T beyond the float range, probability 0
+            return _softmax(logits, t)
 
     # ------------------------------------------------------------------------- state
     def get_params(self) -> dict:

@@ -109,7 +109,24 @@ class Optimizer:
             If the keys or shapes differ, a gradient is not finite, or the optimizer's state was
             built for other parameters (call ``reset()`` to start over).
         """
-        self._step(params, self._check_step_inputs(params, grads))
+        grads = self._check_step_inputs(params, grads)
+        # An update that overflows (a huge learning rate, Adam's g * g) is refused and undone, so a
+        # failed step never leaves inf in the parameters or the optimizer's buffers.
+        saved_params = {k: v.copy() for k, v in params.items()}
+        saved_buffers = {b: {k: v.copy() for k, v in bufs.items()} for b, bufs in self._buffers.items()}
+        saved_t = self.t
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._step(params, grads)
+        finite = all(np.isfinite(v).all() for v in params.values()) and all(
+            np.isfinite(v).all() for bufs in self._buffers.values() for v in bufs.values())
+        if not finite:
+            for k, v in saved_params.items():
+                params[k][...] = v
+            self._buffers, self.t = saved_buffers, saved_t
+            raise ValueError(
+                f"the update would overflow: learning_rate ({self.learning_rate!r}) times the gradient is beyond "
+                "the float range for some parameter; nothing was changed"
+            )
 
     def _step(self, params: dict, grads: dict) -> None:
         """The bare update, no validation: ``grads[k]`` has the shape and dtype of ``params[k]``.
@@ -152,7 +169,15 @@ class Optimizer:
                     f"grads[{name!r}] must have the shape of params[{name!r}] {W.shape}, "
                     f"got shape {g.shape}"
                 )
-            checked[name] = g.astype(W.dtype, copy=False)
+            if g.dtype != W.dtype:
+                with np.errstate(over="ignore"):
+                    g = g.astype(W.dtype)
+                if not np.isfinite(g).all():
+                    raise ValueError(
+                        f"grads[{name!r}] must fit in the dtype of params[{name!r}] ({W.dtype}), got values of "
+                        f"magnitude up to {float(np.abs(grads[name]).max()):.3g}"
+                    )
+            checked[name] = g
         self._check_buffers_match(params)
         return checked
 

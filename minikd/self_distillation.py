@@ -21,7 +21,7 @@ import numpy as np
 
 from ._validation import check_int, describe
 from .mlp import MLP
-from .trainer import History, KnowledgeDistillationTrainer, SupervisedTrainer, _check_student
+from .trainer import History, KnowledgeDistillationTrainer, SupervisedTrainer, _check_bool, _check_student
 
 __all__ = ["SelfDistillationTrainer", "SelfDistillationResult"]
 
@@ -138,10 +138,13 @@ class SelfDistillationTrainer:
     def __init__(self, distillation_strategy, generations: int = 2, seed: int | None = None,
                  use_early_stopping: bool = False, early_stopping_min_delta: float = 0.001,
                  early_stopping_patience: int = 5, restore_best_weights: bool = True):
-        if not callable(getattr(distillation_strategy, "_loss_and_gradient", None)):
+        from .strategies import DistillationStrategy
+
+        if not isinstance(distillation_strategy, DistillationStrategy):
+            hint = " (a class: did you forget the ()?)" if isinstance(distillation_strategy, type) else ""
             raise TypeError(
-                "distillation_strategy must be a minikd DistillationStrategy, got "
-                f"{describe(distillation_strategy)}"
+                "distillation_strategy must be a minikd DistillationStrategy instance, got "
+                f"{describe(distillation_strategy)}{hint}"
             )
         if not getattr(distillation_strategy, "uses_teacher", True):
             raise ValueError(
@@ -153,7 +156,7 @@ class SelfDistillationTrainer:
         self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
         # the trainers validate these again; checking them here fails before any training
         self._trainer_kwargs = {
-            "use_early_stopping": bool(use_early_stopping),
+            "use_early_stopping": _check_bool(use_early_stopping, "use_early_stopping"),
             "early_stopping_min_delta": early_stopping_min_delta,
             "early_stopping_patience": early_stopping_patience,
             "restore_best_weights": restore_best_weights,

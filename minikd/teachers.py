@@ -146,8 +146,11 @@ def as_teacher(teacher) -> TeacherModel:
     -------
     TeacherModel
     """
-    if callable(getattr(teacher, "get_logits", None)) and hasattr(teacher, "output_dimension"):
+    if isinstance(teacher, (TeacherModelWrapper, EnsembleTeacher)):
         return teacher
+    if callable(getattr(teacher, "get_logits", None)) and hasattr(teacher, "output_dimension"):
+        # a hand-written TeacherModel: wrap its get_logits so every output is checked too
+        return TeacherModelWrapper(teacher.get_logits, output_dimension=teacher.output_dimension)
     return TeacherModelWrapper(teacher)
 
 
@@ -256,10 +259,10 @@ class EnsembleTeacher:
         if bad.size:
             i = int(bad[0])
             raise ValueError(f"weights must be finite numbers >= 0, got weights[{i}] = {float(w[i])!r}")
-        total = float(w.sum())
-        if not total > 0:
+        if not w.max() > 0:
             raise ValueError(f"weights must not all be zero (they are normalised by their sum), got {w.tolist()}")
-        return w / total
+        w = w / w.max()  # first by the largest: the sum of huge finite weights cannot overflow
+        return w / w.sum()
 
     def _check_known_dimensions(self) -> None:
         first = None

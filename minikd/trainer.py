@@ -17,6 +17,7 @@ on labels) and :class:`SelfDistillationTrainer` distils a model into fresh copie
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -153,10 +154,10 @@ class EarlyStopping:
 
     def __init__(self, patience: int = 5, min_delta: float = 0.001, lower_is_better: bool = True,
                  restore_best_weights: bool = True):
-        self.patience = check_int(patience, "early_stopping_patience", minimum=1)
-        self.min_delta = check_nonnegative_float(min_delta, "early_stopping_min_delta")
+        self.patience = check_int(patience, "patience", minimum=1)
+        self.min_delta = check_nonnegative_float(min_delta, "min_delta")
         self.lower_is_better = bool(lower_is_better)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = _check_bool(restore_best_weights, "restore_best_weights")
         self.reset()
 
     def reset(self) -> None:
@@ -252,10 +253,13 @@ class KnowledgeDistillationTrainerBase:
     def __init__(self, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
                  early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
                  restore_best_weights: bool = True, seed: int | None = None):
-        if not callable(getattr(distillation_strategy, "_loss_and_gradient", None)):
+        from .strategies import DistillationStrategy
+
+        if not isinstance(distillation_strategy, DistillationStrategy):
+            hint = " (a class: did you forget the ()?)" if isinstance(distillation_strategy, type) else ""
             raise TypeError(
-                "distillation_strategy must be a minikd DistillationStrategy, got "
-                f"{describe(distillation_strategy)}"
+                "distillation_strategy must be a minikd DistillationStrategy instance, got "
+                f"{describe(distillation_strategy)}{hint}"
             )
         self.strategy = distillation_strategy
         if checkpoint_config is not None and not hasattr(checkpoint_config, "checkpoint_directory"):
@@ -263,7 +267,9 @@ class KnowledgeDistillationTrainerBase:
                 f"checkpoint_config must be a DistillationCheckpointConfig or None, got {describe(checkpoint_config)}"
             )
         self.checkpoint_config = checkpoint_config
-        self.use_early_stopping = bool(use_early_stopping)
+        self.use_early_stopping = _check_bool(use_early_stopping, "use_early_stopping")
+        check_int(early_stopping_patience, "early_stopping_patience", minimum=1)
+        check_nonnegative_float(early_stopping_min_delta, "early_stopping_min_delta")
         self.early_stopping = EarlyStopping(early_stopping_patience, early_stopping_min_delta,
                                             restore_best_weights=restore_best_weights)
         self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
@@ -298,6 +304,11 @@ class KnowledgeDistillationTrainerBase:
 
     def _teacher_output_dimension(self) -> int | None:
         return None
+
+    def _learn_teacher_dimension(self, X: np.ndarray) -> None:
+        """Ask a callable teacher for one sample's logits if its number of classes is still unknown."""
+        if self._teacher_output_dimension() is None and hasattr(self, "teacher"):
+            self.teacher.get_logits(X[:1])
 
     def _check_teacher_dimension(self, student) -> None:
         teacher_dim = self._teacher_output_dimension()
@@ -345,8 +356,11 @@ class KnowledgeDistillationTrainerBase:
             student_logits, teacher_logits, y_kind, y_batch)
         grads = student._backward(dlogits, cache)                                 # 4. dict like params
 
-        grad_norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
-        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+        # One pass over the gradients gives both StepRecord.grad_norm and the divergence check
+        # (a non-finite entry makes the norm inf or NaN): about 1-3 % of a step, measured in
+        # benchmarks/README.md. math.* on Python floats avoids NumPy's scalar overhead.
+        grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise TrainingDivergedError(f"the loss ({loss}) or the gradient norm ({grad_norm}) is not finite")
         optimizer._step(student.params, grads)
         return StepRecord(loss, parts.get("soft"), parts.get("hard"), student_logits,
@@ -354,8 +368,7 @@ class KnowledgeDistillationTrainerBase:
 
     def _check_batch(self, student, X_batch, y_batch, indices, optimizer):
         _check_student(student)
-        if not callable(getattr(optimizer, "_step", None)):
-            raise TypeError(f"optimizer must be a minikd optimizer (SGD, Adam), got {describe(optimizer)}")
+        _check_optimizer(optimizer)
         X_batch = _check_X(X_batch, "X_batch", student)
         n = X_batch.shape[0]
         y_batch = self._check_y(y_batch, "y_batch", n, student)
@@ -365,7 +378,15 @@ class KnowledgeDistillationTrainerBase:
                 raise ValueError(f"indices must be {n} integer dataset indices, got {describe(indices)}")
             if idx.size and idx.min() < 0:
                 raise ValueError(f"indices must be non-negative dataset indices, got {int(idx.min())}")
+            cache = getattr(self, "_cache", None)
+            if cache is not None and idx.size and idx.max() >= cache.shape[0]:
+                raise ValueError(
+                    f"indices must be < {cache.shape[0]} (the size of the training set whose teacher logits "
+                    f"are cached), got {int(idx.max())}"
+                )
             indices = idx
+        self._learn_teacher_dimension(X_batch)
+        self._check_teacher_dimension(student)
         return X_batch, y_batch, indices
 
     def _check_y(self, y, name, n, student):
@@ -428,8 +449,7 @@ class KnowledgeDistillationTrainerBase:
             raise ValueError(f"batch_size must be at most the number of training samples ({n}), got {batch_size}")
         if optimizer is None:
             optimizer = SGD(learning_rate=0.01, momentum=0.9)
-        if not callable(getattr(optimizer, "_step", None)):
-            raise TypeError(f"optimizer must be a minikd optimizer (SGD, Adam), got {describe(optimizer)}")
+        _check_optimizer(optimizer)
         verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
         callbacks = _check_callbacks(callbacks)
         X_val = y_val = None
@@ -466,7 +486,8 @@ class KnowledgeDistillationTrainerBase:
             manager.begin(None if resume_from is None else start_epoch - 1)
 
         self._begin_train(X, X_val, student.dtype)
-        self._check_teacher_dimension(student)  # a callable teacher knows its C only once called
+        self._learn_teacher_dimension(X)  # a callable teacher knows its C only once called
+        self._check_teacher_dimension(student)
         val_teacher = self._validation_teacher_logits(X_val) if X_val is not None else None
         logs: dict = {}
         for cb in callbacks:
@@ -594,6 +615,8 @@ class KnowledgeDistillationTrainerBase:
         _check_student(student)
         X = _check_X(X, "X", student)
         y = self._check_y(y, "y", X.shape[0], student)
+        self._learn_teacher_dimension(X)
+        self._check_teacher_dimension(student)
         teacher_logits = self.get_teacher_predictions(X, None)
         return self._metrics(student, X, y, teacher_logits)
 
@@ -650,7 +673,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         from .teachers import as_teacher
 
         self.teacher = as_teacher(teacher)
-        self.cache_teacher_logits = bool(cache_teacher_logits)
+        self.cache_teacher_logits = _check_bool(cache_teacher_logits, "cache_teacher_logits")
         self._cache = None
         self._dtype = None
 
@@ -732,6 +755,21 @@ class SupervisedTrainer(KnowledgeDistillationTrainerBase):
 def _check_student(student) -> None:
     if not (callable(getattr(student, "_forward_train", None)) and hasattr(student, "params")):
         raise TypeError(f"student must be a minikd MLP, got {describe(student)}")
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
+def _check_optimizer(optimizer) -> None:
+    from .optim import Optimizer
+
+    if not isinstance(optimizer, Optimizer):
+        hint = " (a class: did you forget the ()?)" if isinstance(optimizer, type) else ""
+        raise TypeError(f"optimizer must be a minikd optimizer instance (SGD(...), Adam(...)), "
+                        f"got {describe(optimizer)}{hint}")
 
 
 def _check_X(X, name: str, student) -> np.ndarray:
