@@ -57,7 +57,7 @@ from ._validation import (
     check_positive_float,
     describe,
 )
-from .functional import _log_softmax, _one_hot
+from .functional import _log_softmax
 
 __all__ = [
     "DistillationStrategy",
@@ -81,17 +81,21 @@ def _logsumexp(a: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(a - m[..., None]).sum(axis=-1))
 
 
-def _cross_entropy_term(log_p1: np.ndarray, targets: np.ndarray):
-    """Per-sample CE ``-sum_j y_j log p_j`` (N,) and its gradient ``p - y`` (N, C), unscaled."""
-    ce = -(targets * log_p1).sum(axis=1)
-    return ce, np.exp(log_p1) - targets
+def _cross_entropy_term(log_p1: np.ndarray, labels_kind: str, labels: np.ndarray):
+    """Per-sample CE ``-sum_j y_j log p_j`` (N,) and its gradient ``p - y`` (N, C), unscaled.
 
-
-def _targets(kind: str, labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
-    """Labels as (N, C) target rows: one-hot rows for indices, the rows themselves otherwise."""
-    if kind == "index":
-        return _one_hot(labels, n_classes, dtype)
-    return labels
+    ``log_p1`` is ``log softmax(z)`` at temperature 1. Integer labels are never expanded into
+    one-hot rows: ``CE_i = -log p_{i, y_i}`` picks one entry per row, and ``p - onehot(y)`` is
+    ``p`` with 1 subtracted at ``(i, y_i)``. Same numbers as the one-hot formulas, but building
+    the one-hot rows cost more than the rest of the loss on small batches (see benchmarks/).
+    """
+    p1 = np.exp(log_p1)  # (N, C), a new array: it becomes the gradient
+    if labels_kind == "index":
+        rows = np.arange(labels.shape[0])
+        p1[rows, labels] -= 1.0  # softmax(z) - onehot(y)
+        return -log_p1[rows, labels], p1
+    p1 -= labels
+    return -(labels * log_p1).sum(axis=1), p1
 
 
 # ----------------------------------------------------------------------------- the base class
@@ -331,10 +335,11 @@ class CrossEntropyLoss(DistillationStrategy):
     def _compute(self, z, v, labels_kind, labels):
         if labels_kind is None:
             raise ValueError("labels are required by CrossEntropyLoss, got None")
-        n, c = z.shape
-        ce, dce = _cross_entropy_term(_log_softmax(z), _targets(labels_kind, labels, c, z.dtype))
+        n = z.shape[0]
+        ce, dce = _cross_entropy_term(_log_softmax(z), labels_kind, labels)
         hard = float(ce.sum()) / n
-        return hard, dce / n, {"soft": 0.0, "hard": hard}
+        dce /= n  # dce is a new array
+        return hard, dce, {"soft": 0.0, "hard": hard}
 
 
 # ----------------------------------------------------------------------------- Hinton's loss
@@ -428,22 +433,25 @@ class DistillationLoss(DistillationStrategy):
         n = z.shape[0]
         T = self.temperature
         w_hard = self.alpha if labels_kind is not None else 0.0
-        w_soft = 1.0 - w_hard
-        dz = np.zeros_like(z)
+        w_soft = 1.0 - w_hard  # w_soft + w_hard = 1: at least one term is on
         soft, hard = 0.0, (None if labels_kind is None else 0.0)
-        log_p = None
+        dz = log_p = None
         if w_soft > 0:
             log_p = _log_softmax(z, T)  # (N, C) student, softened
             log_q = _log_softmax(v, T)  # (N, C) teacher, softened
             q = np.exp(log_q)
             kl = np.maximum((q * (log_q - log_p)).sum(axis=1), 0)  # (N,); rounding can give -1e-17
             soft = w_soft * T * T * float(kl.sum()) / n
-            dz += (w_soft * T / n) * (np.exp(log_p) - q)
+            dz = (w_soft * T / n) * (np.exp(log_p) - q)
         if w_hard > 0:
             log_p1 = log_p if (T == 1.0 and log_p is not None) else _log_softmax(z)
-            ce, dce = _cross_entropy_term(log_p1, _targets(labels_kind, labels, z.shape[1], z.dtype))
+            ce, dce = _cross_entropy_term(log_p1, labels_kind, labels)
             hard = w_hard * float(ce.sum()) / n
-            dz += (w_hard / n) * dce
+            dce *= w_hard / n  # dce is a new array
+            if dz is None:
+                dz = dce
+            else:
+                dz += dce
         return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard}
 
 
@@ -515,7 +523,7 @@ class LogitMatchingLoss(DistillationStrategy):
             soft = w_soft * float((d * d).sum()) / (2 * c * n)
             dz += (w_soft / (n * c)) * d
         if w_hard > 0:
-            ce, dce = _cross_entropy_term(_log_softmax(z), _targets(labels_kind, labels, c, z.dtype))
+            ce, dce = _cross_entropy_term(_log_softmax(z), labels_kind, labels)
             hard = w_hard * float(ce.sum()) / n
             dz += (w_hard / n) * dce
         return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard}
