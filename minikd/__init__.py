@@ -19,7 +19,6 @@ from .functional import cross_entropy, kl_divergence, log_softmax, one_hot, soft
 from .gradcheck import check_gradients, numerical_gradient, rel_error  # noqa: E402
 from .mlp import MLP  # noqa: E402
 from .optim import SGD, Adam, Optimizer  # noqa: E402
-from .self_distillation import SelfDistillationResult, SelfDistillationTrainer  # noqa: E402
 from .strategies import (  # noqa: E402
     CompositeStrategy,
     CrossEntropyLoss,
@@ -35,6 +34,8 @@ from .trainer import (  # noqa: E402
     History,
     KnowledgeDistillationTrainer,
     KnowledgeDistillationTrainerBase,
+    SelfDistillationResult,
+    SelfDistillationTrainer,
     StepRecord,
     SupervisedTrainer,
     TrainingDivergedError,

@@ -11,8 +11,9 @@ you can put breakpoints on:
 
 Subclasses differ only in where teacher logits come from:
 :class:`KnowledgeDistillationTrainer` asks a frozen teacher (caching its logits by *dataset*
-index, so shuffling cannot mix them up), :class:`SupervisedTrainer` has no teacher (cross-entropy
-on labels) and :class:`SelfDistillationTrainer` distils a model into fresh copies of itself.
+index, so shuffling cannot mix them up) and :class:`SupervisedTrainer` has no teacher (cross-entropy
+on labels). :class:`SelfDistillationTrainer` (``minikd/self_distillation.py``, re-exported here) runs
+these two trainers once per generation to distil a model into fresh copies of itself.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ __all__ = [
     "KnowledgeDistillationTrainerBase",
     "KnowledgeDistillationTrainer",
     "SupervisedTrainer",
+    "SelfDistillationTrainer",
+    "SelfDistillationResult",
 ]
 
 
@@ -481,6 +484,11 @@ class KnowledgeDistillationTrainerBase:
         if resume_from is not None:
             start_epoch = self._resume(resume_from, manager, student, optimizer, history) + 1
             if history.stopped_epoch is not None:  # that run ended early: it is complete, just load it
+                if epochs > history.stopped_epoch:
+                    warnings.warn(
+                        f"the checkpoint's run ended early at epoch {history.stopped_epoch} (early stopping or "
+                        f"a callback); it is loaded as it is and not trained on to epoch {epochs}",
+                        UserWarning, stacklevel=2)
                 start_epoch = epochs + 1
         if manager is not None:
             manager.begin(None if resume_from is None else start_epoch - 1)
@@ -824,3 +832,7 @@ def _progress_bar(epoch, epochs, b, n_batches, loss) -> None:
     sys.stdout.write(f"\repoch {epoch}/{epochs} [{'=' * done}{' ' * (width - done)}] "
                      f"{b}/{n_batches} loss {loss:.4f}")
     sys.stdout.flush()
+
+
+# Re-exported here, as the package map promises; imported last because it builds on the classes above.
+from .self_distillation import SelfDistillationResult, SelfDistillationTrainer  # noqa: E402
