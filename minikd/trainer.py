@@ -530,6 +530,13 @@ class KnowledgeDistillationTrainerBase:
                             has[part] = True
                     if bar:
                         _progress_bar(epoch, epochs, b + 1, n_batches, sums["loss"] / min(n, (b + 1) * batch_size))
+            # The loss and gradient were finite at every step, but an absurd update (a learning rate
+            # near 1e308) can still overflow the parameters themselves; checked once per epoch (cheap).
+            if not all(np.isfinite(p).all() for p in student.params.values()):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epoch}, batch {n_batches}/{n_batches} or earlier in the "
+                    "epoch: an update overflowed the parameters, which are no longer finite. Reload the latest "
+                    "checkpoint (if any) and use a smaller learning rate.", epoch=epoch, batch=n_batches)
             history.epochs.append(epoch)
             history.loss.append(sums["loss"] / n)
             history.soft_loss.append(sums["soft"] / n if has["soft"] else None)

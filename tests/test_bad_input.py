@@ -7,9 +7,7 @@ issue's list: wrong types, wrong ndim, empty arrays, NaN/inf, bad labels, probab
 not sum to 1, class-count and feature-count mismatches, bad temperatures and alphas, bad
 batch_size/epochs, unknown names, and teachers that return the wrong shape or NaN.
 
-Cases that fail today because of a bug in a module this file's author may not edit are separate
-tests marked ``xfail(strict=True)`` with the file, the line and the fix in the reason; they pass
-(and must be un-marked) once the fix is in.
+The bugs this suite found are kept as separate regression tests at the end of the file.
 """
 
 import re
@@ -636,9 +634,8 @@ def test_inputs_are_not_modified_by_a_rejected_call():
         np.testing.assert_array_equal(student.params[k], before[k], err_msg=f"rejected before training: {k}")
 
 
-# ============================================================================ bugs, xfailed
-# Each test below fails today because of a bug in a module this file's author may not edit; the
-# reason names the file, the line and the fix. Remove the mark once the fix is in.
+# ============================================================================ regressions
+# Bugs this suite found (fixed in commit 1ebec67); each test names what used to happen.
 
 class _ProtocolTeacher:
     """A hand-written TeacherModel (get_logits + output_dimension), not wrapped by minikd."""
@@ -651,14 +648,9 @@ class _ProtocolTeacher:
         return self.output(X_batch)
 
 
-_AS_TEACHER_FIX = (
-    "teachers.py as_teacher (~l.150) returns an object with get_logits/output_dimension unchecked, and trainer.py "
-    "_begin_train (~l.673) / get_teacher_predictions (~l.699) do not check what it returns; fix: in as_teacher, "
-    "`if isinstance(teacher, (TeacherModelWrapper, EnsembleTeacher)): return teacher` and otherwise "
-    "`return TeacherModelWrapper(teacher.get_logits, output_dimension=teacher.output_dimension)` for a "
-    "protocol object, so every output is checked for shape, class count and finiteness")
-
-
+# A hand-written TeacherModel used to be passed through as_teacher unchecked: its NaN logits came
+# out as a TrainingDivergedError blaming the learning rate, a wrong class count as a NumPy
+# broadcasting error, an extra row was silently cached and trained on, None failed in np.concatenate.
 @pytest.mark.parametrize("cache", [True, False])
 def test_protocol_teacher_returning_nan(cache):
     teacher = _ProtocolTeacher(lambda Xb: np.full((len(Xb), 3), np.nan))
@@ -688,6 +680,7 @@ def test_protocol_teacher_with_a_non_integer_output_dimension():
 
 @pytest.mark.parametrize("entry", ["evaluate", "train_step"])
 def test_class_count_mismatch_outside_train(entry):
+    """Used to be a NumPy broadcasting error: only train compared the teacher's C with the student's."""
     student = MLP([4, 6, 4], seed=1)
     call = ((lambda: _kd().evaluate(student, X, None)) if entry == "evaluate"
             else (lambda: _step(y_batch=None, student=student)))
@@ -695,12 +688,14 @@ def test_class_count_mismatch_outside_train(entry):
 
 
 def test_callable_teacher_class_mismatch_without_the_logit_cache():
+    """A callable teacher learns its C on its first call; without the cache that was inside train_step."""
     teacher = _callable_teacher(lambda Xb: np.zeros((len(Xb), 2)))
     _check_error(lambda: _train(trainer=_kd(teacher=teacher, cache_teacher_logits=False)), ValueError,
                  ("output dimension (2)", "= 3"))
 
 
 def test_train_step_indices_beyond_the_cached_training_set():
+    """Used to be an IndexError from the teacher-logit cache."""
     trainer = _kd()
     student = _student()
     trainer.train(student, X, Y, epochs=1, batch_size=8, verbose=0)  # fills the cache for 40 samples
@@ -709,34 +704,41 @@ def test_train_step_indices_beyond_the_cached_training_set():
 
 
 def test_strategy_class_instead_of_instance():
+    """The class (no ``()``) used to be accepted and to fail mid-train with 'missing 1 required argument'."""
     _check_error(lambda: _train(trainer=KnowledgeDistillationTrainer(TEACHER, DistillationLoss)), TypeError,
                  ("distillation_strategy", "DistillationLoss"))
 
 
 def test_optimizer_class_instead_of_instance():
+    """The class (no ``()``) used to be accepted and to fail mid-train with 'missing 1 required argument'."""
     _check_error(lambda: _train(optimizer=SGD), TypeError, ("optimizer", "SGD"))
 
 
 @pytest.mark.parametrize("flag", ["use_early_stopping", "cache_teacher_logits", "restore_best_weights"])
 def test_string_flags_are_not_silently_true(flag):
+    """``bool("no")`` is True: the flags used to be coerced with bool()."""
     _check_error(lambda: _kd(**{flag: "no"}), TypeError, (flag, "'no'"))
 
 
 @pytest.mark.parametrize("method", ["forward", "predict", "predict_proba"])
 def test_forward_of_finite_but_huge_inputs(method):
+    """Finite X whose logits overflow used to give inf/NaN logits with a RuntimeWarning."""
     _check_error(lambda: getattr(_student(), method)(np.full((2, 4), 1e308)), ValueError, ("X", "overflow"))
 
 
 def test_backward_with_the_cache_of_another_model():
+    """A cache of a model of the same depth used to give gradients shaped like the other model's params."""
     other = MLP([4, 9, 3], seed=2)
     _check_error(lambda: _backward(np.zeros((5, 3)), cache_from=other), ValueError, ("cache",))
 
 
 def test_backward_of_finite_but_huge_dlogits():
+    """Used to overflow to inf gradients with a RuntimeWarning."""
     _check_error(lambda: _backward(np.full((5, 3), 1e308)), ValueError, ("dlogits",))
 
 
 def test_optimizer_step_with_grads_beyond_float32():
+    """float64 gradients cast to float32 parameters used to become inf (and so did the parameters)."""
     params = {"W": np.ones(3, np.float32)}
     _check_error(lambda: SGD(0.1).step(params, {"W": np.full(3, 1e300)}), ValueError, ("grads['W']", "float32"))
     assert np.isfinite(params["W"]).all()
@@ -744,8 +746,9 @@ def test_optimizer_step_with_grads_beyond_float32():
 
 @pytest.mark.parametrize("optimizer", [SGD(1e308), Adam(0.1)], ids=["sgd-huge-lr", "adam-huge-grad"])
 def test_optimizer_step_that_overflows_is_refused_and_changes_nothing(optimizer):
+    """lr * update (SGD) or g * g (Adam's second moment) used to overflow into the parameters or buffers."""
     params = {"W": np.ones(3)}
-    _check_error(lambda: optimizer.step(params, {"W": np.full(3, 1e200)}), ValueError, ("overflow",))
+    _check_error(lambda: optimizer.step(params, {"W": np.full(3, 1e200)}), ValueError, ("learning_rate", "overflow"))
     np.testing.assert_array_equal(params["W"], np.ones(3), err_msg="the parameters are unchanged")
     assert all(np.isfinite(b).all() for bufs in optimizer.state_dict()["buffers"].values() for b in bufs.values())
 
@@ -754,11 +757,13 @@ def test_optimizer_step_that_overflows_is_refused_and_changes_nothing(optimizer)
                                     {"distillation_strategy": DistillationLoss(), "use_early_stopping": "no"}],
                          ids=["strategy-class", "flag-string"])
 def test_self_distillation_trainer_arguments(kwargs):
+    """The strategy class used to fail only in generation 1; 'no' used to mean True."""
     _check_error(lambda: SelfDistillationTrainer(**kwargs), TypeError,
                  ("distillation_strategy",) if "use_early_stopping" not in kwargs else ("use_early_stopping", "'no'"))
 
 
 def test_ensemble_weights_that_overflow_their_sum():
+    """Their sum used to overflow to inf (RuntimeWarning) and the weights to become [0, 0]: zero logits."""
     ensemble = EnsembleTeacher([TEACHER, TEACHER], weights=[1e308, 1e308])
     np.testing.assert_allclose(ensemble.weights, [0.5, 0.5], err_msg="normalised weights")
 
@@ -767,4 +772,5 @@ def test_ensemble_weights_that_overflow_their_sum():
                                                  ({"min_delta": np.nan}, ("min_delta", "nan"))],
                          ids=["patience-0", "min-delta-nan"])
 def test_early_stopping_names_its_own_parameters(kwargs, needles):
+    """Used to report them under the trainer's names (early_stopping_patience)."""
     _check_error(lambda: EarlyStopping(**kwargs), ValueError, needles)
