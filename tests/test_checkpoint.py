@@ -126,7 +126,7 @@ def _run(tmp_path, teacher, X, y, Xv, yv, optimizer_fn, epochs, resume_from=None
 @pytest.mark.parametrize("optimizer_fn", [lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
                                           lambda: Adam(0.01)], ids=["sgd-momentum", "adam"])
 @pytest.mark.parametrize("early", [False, True])
-@pytest.mark.filterwarnings("ignore:the checkpoint's run ended early:UserWarning")  # resuming k = 5 of a run stopped at 5
+@pytest.mark.filterwarnings("ignore:the checkpoint's run ended early:UserWarning")  # k = 5 resumes a stopped run
 def test_resume_is_bit_identical(tmp_path, data, optimizer_fn, early):
     X, y, Xv, yv, teacher = data
     epochs = 9
