@@ -394,14 +394,13 @@ class KnowledgeDistillationTrainerBase:
 
     def _check_y(self, y, name, n, student):
         if y is None:
-            if not self._teacherless_ok_without_labels():
-                raise ValueError(f"{name} is required by {type(self).__name__} (it has no teacher), got None")
+            if self.strategy.requires_labels:
+                raise ValueError(
+                    f"{name} is required by {type(self.strategy).__name__} (its loss needs labels), got None"
+                )
             return None
         _, y = check_labels(y, name, n, student.output_dim, student.dtype)
         return y
-
-    def _teacherless_ok_without_labels(self) -> bool:
-        return True
 
     # ------------------------------------------------------------------ the loop
     def train(self, student, X, y=None, epochs: int = 20, batch_size: int = 32, optimizer=None,
@@ -734,9 +733,6 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
             return logits if self._dtype is None else logits.astype(self._dtype, copy=False)
         return self._cache[indices]
 
-    def _teacherless_ok_without_labels(self) -> bool:
-        return True
-
 
 class SupervisedTrainer(KnowledgeDistillationTrainerBase):
     """The same loop with plain cross-entropy on labels and no teacher.
@@ -761,9 +757,6 @@ class SupervisedTrainer(KnowledgeDistillationTrainerBase):
     def get_teacher_predictions(self, X_batch, indices):
         """No teacher: always None."""
         return None
-
-    def _teacherless_ok_without_labels(self) -> bool:
-        return False
 
 
 # ---------------------------------------------------------------------- helpers
