@@ -217,6 +217,93 @@ def test_float32_update_matches_float64_update_closely():
                                        err_msg=f"{make()} float32 vs float64, parameter {k}")
 
 
+# ----------------------------------------------------------------------------- subnormal buffers
+class _NeverFlushingSGD(SGD):
+    subnormal_flush_interval = 10**12  # the behaviour without the flush, for comparison
+
+
+class _NeverFlushingAdam(Adam):
+    subnormal_flush_interval = 10**12
+
+
+def _subnormal_count(buffers):
+    return sum(int(((b != 0) & (np.abs(b) < np.finfo(b.dtype).tiny)).sum()) for b in buffers.values())
+
+
+def _dead_unit_run(opt, dtype, steps):
+    """One gradient of magnitude ~1e3 * tiny, then exact zeros (the weights of a dead unit)."""
+    tiny = float(np.finfo(dtype).tiny)
+    params = {"W": np.ones((3, 4), dtype=dtype), "b": np.full(4, -2.0, dtype=dtype)}
+    first = {"W": np.full((3, 4), 1e3 * tiny, dtype=dtype), "b": np.linspace(1e2, 1e4, 4).astype(dtype) * tiny}
+    zeros = {k: np.zeros_like(v) for k, v in params.items()}
+    opt._step(params, first)
+    seen = []
+    for _ in range(steps - 1):
+        opt._step(params, zeros)
+        seen.append({name: _subnormal_count(bufs) for name, bufs in opt._buffers.items()})
+    return params, seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make_opt", [
+    (lambda: SGD(0.1, momentum=0.9), lambda: _NeverFlushingSGD(0.1, momentum=0.9)),
+    (lambda: Adam(0.01), lambda: _NeverFlushingAdam(0.01)),
+], ids=["sgd", "adam"])
+def test_buffers_of_a_zero_gradient_do_not_stay_subnormal(make_opt, dtype):
+    flushing, never = make_opt[0](), make_opt[1]()
+    steps = 640
+    params, seen = _dead_unit_run(flushing, dtype, steps)
+    params_never, seen_never = _dead_unit_run(never, dtype, steps)
+    # Without the flush the decaying entries end up subnormal and stay there for ever
+    # (m * smallest subnormal rounds back to the smallest subnormal): the reason for the flush.
+    assert any(count > 0 for count in seen_never[-1].values()), seen_never[-1]
+    # With it, every 64th step leaves no subnormal entry, and they never come back.
+    interval = flushing.subnormal_flush_interval
+    assert interval == 64
+    for t, counts in enumerate(seen, start=2):
+        if t % interval == 0 or t > 300:
+            assert all(c == 0 for c in counts.values()), f"step {t}: subnormal buffer entries {counts}"
+    # The parameters are the same, bit for bit: lr * (a subnormal number) is far below their rounding unit.
+    for k in params:
+        assert np.array_equal(params[k], params_never[k]), k
+
+
+@pytest.mark.parametrize("make_opt", [lambda: SGD(0.1, momentum=0.9), lambda: Adam(0.01)], ids=["sgd", "adam"])
+def test_flush_keeps_normal_entries_and_steps_identical_until_then(make_opt):
+    rng = np.random.default_rng(12)
+    params = _make_params(rng, np.float32)
+    grad_seq = [_make_grads(rng, params) for _ in range(70)]
+    a, b = make_opt(), make_opt()
+    b.subnormal_flush_interval = 10**12
+    pa, pb = _run(a, _copy(params), grad_seq), _run(b, _copy(params), grad_seq)
+    # Ordinary gradients never decay that far: the flush at step 64 changed nothing at all.
+    for k in params:
+        assert np.array_equal(pa[k], pb[k]), k
+    for name in a._buffers:
+        for k in a._buffers[name]:
+            assert np.array_equal(a._buffers[name][k], b._buffers[name][k]), (name, k)
+
+
+@pytest.mark.parametrize("make_opt", [lambda: SGD(0.1, momentum=0.9), lambda: Adam(0.01)], ids=["sgd", "adam"])
+def test_resume_across_a_flush_is_bit_identical(make_opt):
+    dtype = np.float32
+    opt = make_opt()
+    params, _ = _dead_unit_run(opt, dtype, 50)  # t = 50, buffers decaying towards subnormal
+    saved_params, state = _copy(params), pickle.loads(pickle.dumps(opt.state_dict()))
+    zeros = {k: np.zeros_like(v) for k, v in params.items()}
+    for _ in range(100):  # through the flush at t = 64 and t = 128
+        opt._step(params, zeros)
+    resumed = type(opt)(learning_rate=1.0)
+    resumed.load_state_dict(state)
+    for _ in range(100):
+        resumed._step(saved_params, zeros)
+    for k in params:
+        assert np.array_equal(params[k], saved_params[k]), k
+    for name in opt._buffers:
+        for k in opt._buffers[name]:
+            assert np.array_equal(opt._buffers[name][k], resumed._buffers[name][k]), (name, k)
+
+
 def test_step_does_not_modify_grads():
     rng = np.random.default_rng(6)
     params = _make_params(rng)
