@@ -241,8 +241,36 @@ class DistillationStrategy(ABC):
             y = None if y is None else y[None, ...]
         return z, v, kind, y, single
 
+    # -- what depends on the teacher alone (computed once per data set by a caching trainer)
+    def _teacher_terms(self, teacher_logits):
+        """Per-sample arrays that depend only on the teacher's logits and the hyperparameters.
+
+        Parameters
+        ----------
+        teacher_logits : ndarray of shape (N, C), finite, in the dtype of the student
+
+        Returns
+        -------
+        tuple of ndarrays with N rows each, or None
+            None (this default) when there is nothing worth precomputing.
+
+        Notes
+        -----
+        A trainer that caches the teacher's logits asks for these once for its whole training
+        set, and again whenever :meth:`_teacher_terms_key` changes (a temperature schedule), and
+        hands ``_compute`` the batch's rows as ``teacher_terms``. ``_compute`` computes them
+        itself, with this method, when it is given None. So the teacher's softened distribution
+        is computed once per sample per run instead of once per sample per epoch.
+        """
+        return None
+
+    def _teacher_terms_key(self):
+        """What :meth:`_teacher_terms` depends on besides the logits (compared at every step)."""
+        return self._temperature
+
     # -- the unvalidated hot path
-    def _loss_and_gradient(self, student_logits, teacher_logits, labels_kind=None, labels=None):
+    def _loss_and_gradient(self, student_logits, teacher_logits, labels_kind=None, labels=None,
+                           teacher_terms=None):
         """Loss, gradient and parts for validated inputs (the trainer's per-step call).
 
         Parameters
@@ -252,6 +280,9 @@ class DistillationStrategy(ABC):
         labels_kind : {"index", "prob", None}
         labels : ndarray of int64 of shape (N,), ndarray of shape (N, C), or None
             As returned by ``minikd._validation.check_labels``.
+        teacher_terms : tuple of ndarrays, or None
+            The batch's rows of ``self._teacher_terms(all teacher logits)``, in the dtype of
+            ``student_logits``; None: computed from ``teacher_logits`` when needed.
 
         Returns
         -------
@@ -268,12 +299,19 @@ class DistillationStrategy(ABC):
             z, v = z.astype(dtype, copy=False), v.astype(dtype, copy=False)
         if labels_kind == "prob" and labels.dtype != z.dtype:
             labels = labels.astype(z.dtype)
-        loss, dz, parts = self._compute(z, v, labels_kind, labels)
+        if teacher_terms is None:
+            loss, dz, parts = self._compute(z, v, labels_kind, labels)
+        else:
+            loss, dz, parts = self._compute(z, v, labels_kind, labels, teacher_terms)
         return loss, dz.astype(student_logits.dtype, copy=False), parts
 
     @abstractmethod
     def _compute(self, z, v, labels_kind, labels):
-        """The math: ``(loss, dlogits, parts)`` for 2-D ``z``, ``v`` of one dtype."""
+        """The math: ``(loss, dlogits, parts)`` for 2-D ``z``, ``v`` of one dtype.
+
+        A subclass that overrides :meth:`_teacher_terms` also accepts a fifth argument,
+        ``teacher_terms`` (None or the batch's rows of those terms).
+        """
 
     # -- plain-data configuration
     def _params(self) -> dict:
@@ -429,7 +467,12 @@ class DistillationLoss(DistillationStrategy):
     def __init__(self, temperature: float = 3.0, alpha: float = 0.3):
         super().__init__(temperature, alpha)
 
-    def _compute(self, z, v, labels_kind, labels):
+    def _teacher_terms(self, teacher_logits):
+        """``(log q, q)``, the teacher's softened distribution: two arrays of shape (N, C)."""
+        log_q = _log_softmax(teacher_logits, self.temperature)
+        return log_q, np.exp(log_q)
+
+    def _compute(self, z, v, labels_kind, labels, teacher_terms=None):
         n = z.shape[0]
         T = self.temperature
         w_hard = self.alpha if labels_kind is not None else 0.0
@@ -438,8 +481,8 @@ class DistillationLoss(DistillationStrategy):
         dz = log_p = None
         if w_soft > 0:
             log_p = _log_softmax(z, T)  # (N, C) student, softened
-            log_q = _log_softmax(v, T)  # (N, C) teacher, softened
-            q = np.exp(log_q)
+            # (N, C) teacher, softened: log q and q, precomputed by a caching trainer or computed here
+            log_q, q = self._teacher_terms(v) if teacher_terms is None else teacher_terms
             kl = np.maximum((q * (log_q - log_p)).sum(axis=1), 0)  # (N,); rounding can give -1e-17
             soft = w_soft * T * T * float(kl.sum()) / n
             dz = (w_soft * T / n) * (np.exp(log_p) - q)

@@ -6,7 +6,8 @@ you can put breakpoints on:
 
 1. teacher logits   ``teacher_logits = self.get_teacher_predictions(X_batch, indices)``
 2. student logits   ``student_logits, cache = student._forward_train(X_batch)``
-3. loss             ``loss, dlogits, parts = self.strategy._loss_and_gradient(...)``
+3. loss             ``loss, dlogits, parts = self.strategy._loss_and_gradient(...)`` (given the
+   batch's rows of the teacher's precomputed softened distribution when the logits are cached)
 4. update           ``grads = student._backward(dlogits, cache)``; ``optimizer._step(student.params, grads)``
 
 Subclasses differ only in where teacher logits come from:
@@ -18,6 +19,7 @@ these two trainers once per generation to distil a model into fresh copies of it
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -324,6 +326,10 @@ class KnowledgeDistillationTrainerBase:
     def _validation_teacher_logits(self, X_val: np.ndarray):
         return self.get_teacher_predictions(X_val, None)
 
+    def _batch_teacher_terms(self, indices):
+        """Rows of the strategy's precomputed teacher terms for a batch, or None (computed in step 3)."""
+        return None
+
     # ------------------------------------------------------------------ one step
     def train_step(self, student, X_batch, y_batch, indices, optimizer, validate: bool = True) -> StepRecord:
         """One distillation step on a minibatch: the four steps of the method, then the update.
@@ -356,7 +362,7 @@ class KnowledgeDistillationTrainerBase:
         teacher_logits = self.get_teacher_predictions(X_batch, indices)          # 1. (B, C) or None
         student_logits, cache = student._forward_train(X_batch)                   # 2. (B, C)
         loss, dlogits, parts = self.strategy._loss_and_gradient(                  # 3. float, (B, C)
-            student_logits, teacher_logits, y_kind, y_batch)
+            student_logits, teacher_logits, y_kind, y_batch, self._batch_teacher_terms(indices))
         grads = student._backward(dlogits, cache)                                 # 4. dict like params
 
         # One pass over the gradients gives both StepRecord.grad_norm and the divergence check
@@ -662,7 +668,10 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         See :class:`KnowledgeDistillationTrainerBase`.
     cache_teacher_logits : bool, default True
         Keep the teacher's logits by dataset index, so the teacher runs once per training
-        sample per ``train`` call instead of once per sample per epoch.
+        sample per ``train`` call instead of once per sample per epoch. What the strategy
+        derives from the teacher alone (for :class:`~minikd.DistillationLoss`, the softened
+        distribution ``softmax(v / T)`` and its log) is then also computed once per ``train``
+        call, and again whenever the temperature changes; step 3 receives the batch's rows.
 
     Examples
     --------
@@ -690,6 +699,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         self.cache_teacher_logits = _check_bool(cache_teacher_logits, "cache_teacher_logits")
         self._cache = None
         self._dtype = None
+        self._terms = self._terms_key = None
 
     #: Rows per teacher call when the cache is filled (a fixed chunking of the data set, so the
     #: cached logits do not depend on how batches happen to be shuffled: resuming is bit-exact).
@@ -701,7 +711,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
     def _begin_train(self, X, X_val, dtype) -> None:
         """Run the teacher once over the training set (in fixed chunks) and keep its logits."""
         self._dtype = dtype
-        self._cache = None
+        self._cache = self._terms = self._terms_key = None
         if self.cache_teacher_logits:
             chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size])
                       for i in range(0, X.shape[0], self.teacher_chunk_size)]
@@ -732,6 +742,21 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
             logits = self.teacher.get_logits(X_batch)
             return logits if self._dtype is None else logits.astype(self._dtype, copy=False)
         return self._cache[indices]
+
+    def _batch_teacher_terms(self, indices):
+        """The batch's rows of ``strategy._teacher_terms(cached logits)`` (e.g. the teacher's softened
+        distribution), computed once per ``train`` and again only when the strategy's
+        ``_teacher_terms_key()`` changes (a callback changing the temperature); None without a cache."""
+        if indices is None or self._cache is None:
+            return None
+        key = self.strategy._teacher_terms_key()
+        if self._terms is None or key != self._terms_key:
+            # A subclass whose _compute predates teacher_terms (4 arguments) computes them itself.
+            accepted = "teacher_terms" in inspect.signature(self.strategy._compute).parameters
+            terms = self.strategy._teacher_terms(self._cache) if accepted else None
+            self._terms, self._terms_key = (terms,), key  # a 1-tuple: None is a valid result
+        terms = self._terms[0]
+        return None if terms is None else tuple(a[indices] for a in terms)
 
 
 class SupervisedTrainer(KnowledgeDistillationTrainerBase):

@@ -1,6 +1,7 @@
 """Behaviour that makes training fast (benchmarks/ has the timings; nothing here is timed).
 
-- the teacher runs once per training sample per ``train`` call (cached logits, fixed chunks);
+- the teacher runs once per training sample per ``train`` call (cached logits, fixed chunks), and
+  its softened distribution is computed once per ``train`` call (again when the temperature changes);
 - the hot loop is batched: one forward/backward/loss call per minibatch, never per sample;
 - inputs are validated once per ``train`` call, not in every step;
 - float32 stays float32 end to end: activations, logits, gradients, cached teacher logits and
@@ -59,6 +60,67 @@ def test_teacher_runs_once_per_training_sample_per_run():
         assert teacher.rows == expected_train_calls + [300], (
             f"{epochs} epoch(s): teacher calls of {teacher.rows} rows; expected the training set once in "
             f"chunks of {chunk} and the validation set once")
+
+
+class CountingTermsLoss(DistillationLoss):
+    """Records (rows, temperature) of every computation of the teacher's softened distribution."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.term_calls = []
+
+    def _teacher_terms(self, teacher_logits):
+        self.term_calls.append((teacher_logits.shape[0], self.temperature))
+        return super()._teacher_terms(teacher_logits)
+
+
+def test_teacher_softmax_is_computed_once_per_run_not_once_per_epoch():
+    X, y = _data(n=700)
+    strategy = CountingTermsLoss(temperature=2.0, alpha=0.5)
+    trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), strategy, seed=0)
+    for _ in range(2):  # each train call: once, over the whole training set
+        strategy.term_calls.clear()
+        trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=4, batch_size=64, verbose=0)
+        assert strategy.term_calls == [(700, 2.0)]
+
+
+def test_a_temperature_schedule_recomputes_the_teacher_softmax_and_matches_per_batch_computation():
+    X, y = _data(n=700)
+    teacher = MLP([6, 16, 4], seed=0)
+    histories, calls = [], []
+    for cache in (True, False):
+        strategy = CountingTermsLoss(temperature=1.5, alpha=0.3)
+
+        def schedule(epoch, logs, strategy=strategy):
+            strategy.temperature = 1.0 + epoch  # epoch 2 at T = 2, epoch 3 at T = 3, ...
+
+        trainer = KnowledgeDistillationTrainer(teacher, strategy, seed=0, cache_teacher_logits=cache)
+        histories.append(trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=4, batch_size=64,
+                                       callbacks=[schedule], verbose=0))
+        calls.append(strategy.term_calls)
+    assert calls[0] == [(700, 1.5), (700, 2.0), (700, 3.0), (700, 4.0)]  # once per temperature
+    assert all(rows == 64 or rows == 700 % 64 for rows, _ in calls[1])  # no cache: in every step
+    # Same training: the precomputed distribution follows the schedule.
+    np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-10)
+    np.testing.assert_allclose(histories[0].soft_loss, histories[1].soft_loss, rtol=1e-10)
+
+
+def test_a_strategy_whose_compute_predates_teacher_terms_still_trains():
+    """A user subclass overriding ``_compute(z, v, labels_kind, labels)`` (four arguments) is
+    not given precomputed terms; it computes the teacher's softmax itself, as before."""
+
+    class OldStyleLoss(CountingTermsLoss):
+        def _compute(self, z, v, labels_kind, labels):
+            return super()._compute(z, v, labels_kind, labels)
+
+    X, y = _data(n=300)
+    strategy = OldStyleLoss(temperature=2.0, alpha=0.5)
+    trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), strategy, seed=0)
+    history = trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=2, batch_size=100, verbose=0)
+    assert [rows for rows, _ in strategy.term_calls] == [100] * 6  # per batch, in _compute
+    reference = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), DistillationLoss(2.0, 0.5), seed=0)
+    np.testing.assert_allclose(history.loss, reference.train(MLP([6, 8, 4], seed=1), X, y, epochs=2,
+                                                             batch_size=100, verbose=0).loss, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- batched hot loop

@@ -274,7 +274,9 @@ print("train_step computed the same logits, loss, gradient and updated weights a
 # - your IDE: open `minikd/trainer.py` and click in the margin of one of these lines.
 #
 # In a full `trainer.train(...)` run such a breakpoint is hit on every batch: `teacher_logits` then comes
-# from the cache, looked up by the batch's dataset indices.
+# from the cache, looked up by the batch's dataset indices, and step 3 also receives the batch's rows of
+# the teacher's softened distribution `(log q, q)`, computed once per `train` call from the cached logits
+# (not once per epoch), so inside `DistillationLoss._compute` `teacher_terms` is not None.
 
 # %%
 source_file = inspect.getsourcefile(KnowledgeDistillationTrainerBase)
