@@ -51,7 +51,7 @@ def _shifted(z: np.ndarray, temperature: float, axis: int) -> np.ndarray:
     so it never rounds to 0 (a division by zero) or inf. Entries below the float range become
     -inf; with a normal T that comes with an overflow RuntimeWarning, which the callers silence.
     """
-    s = z - z.max(axis=axis, keepdims=True)
+    s = z - np.maximum.reduce(z, axis=axis, keepdims=True)  # = z.max(...), without its Python wrapper
     if temperature != 1.0:
         lo, hi = _NORMAL_RANGE.get(s.dtype, (0.0, np.inf))
         if lo <= temperature <= hi:
