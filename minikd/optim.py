@@ -45,6 +45,27 @@ def _check_beta(value, name: str) -> float:
     return check_fraction(value, name, high_open=True)
 
 
+#: Largest block of a parameter, in bytes, that an update processes at once (see _row_blocks).
+BLOCK_BYTES = 256 * 1024
+
+
+def _row_blocks(W: np.ndarray):
+    """Index expressions that split W into blocks of rows of at most ~``BLOCK_BYTES`` each.
+
+    An update makes several passes over a parameter and its buffers (``v *= m``, ``v += g``,
+    ``lr * v``, ``W -= ...``). For a parameter larger than the CPU cache each pass reads its
+    arrays from main memory again; done block by block, every pass after the first finds the
+    block (W, g, v and a temporary: ~1 MiB) still in the L2 cache. Same arithmetic, same
+    results bit for bit (every operation is elementwise); the SGD update of a 784-1200-1200-10
+    student took 1.3-1.5x less time (``benchmarks/bench_update.py``). Small arrays are one
+    block, ``...``.
+    """
+    if W.ndim == 0 or W.nbytes <= BLOCK_BYTES:
+        return (...,)
+    rows = max(1, BLOCK_BYTES * W.shape[0] // W.nbytes)
+    return [slice(start, start + rows) for start in range(0, W.shape[0], rows)]
+
+
 class Optimizer:
     """Base class: validation, hyperparameters and (de)serialisation of the per-parameter state.
 
@@ -394,25 +415,31 @@ class SGD(Optimizer):
                 "nesterov": self._nesterov, "weight_decay": self._weight_decay}
 
     def _step(self, params: dict, grads: dict) -> None:
-        lr, m, wd = self._learning_rate, self._momentum, self._weight_decay
         velocity = self._buffers["momentum"]
         for name, W in params.items():
-            g = grads[name]
-            if wd:
-                g = g + wd * W                          # new array: grads are never modified
-            if m:
-                v = velocity.get(name)
-                if v is None:                           # first step: v = m * 0 + g
-                    v = velocity[name] = np.array(g, dtype=W.dtype, copy=True)
-                else:
-                    v *= m
-                    v += g
-                update = g + m * v if self._nesterov else v
-            else:
-                update = g
-            W -= lr * update
+            if self._momentum and name not in velocity:
+                velocity[name] = np.zeros_like(W)       # so the first step gives v = m * 0 + g = g
+            g, v = grads[name], velocity.get(name)
+            if W.nbytes <= BLOCK_BYTES:
+                self._update(W, g, v)
+            else:                                       # block by block, each one kept in the CPU cache
+                for rows in _row_blocks(W):
+                    self._update(W[rows], g[rows], None if v is None else v[rows])
         self.t += 1
         self._flush_subnormals()
+
+    def _update(self, W, g, v) -> None:
+        """The update of one parameter (or of a block of its rows) in place; v is None without momentum."""
+        lr, m, wd = self._learning_rate, self._momentum, self._weight_decay
+        if wd:
+            g = g + wd * W                              # new array: grads are never modified
+        if v is not None:
+            v *= m
+            v += g
+            update = g + m * v if self._nesterov else v
+        else:
+            update = g
+        W -= lr * update
 
 
 class Adam(Optimizer):
@@ -470,27 +497,33 @@ class Adam(Optimizer):
                 "eps": self._eps, "weight_decay": self._weight_decay}
 
     def _step(self, params: dict, grads: dict) -> None:
-        b1, b2, eps, wd = self._beta1, self._beta2, self._eps, self._weight_decay
+        b1, b2 = self._beta1, self._beta2
         self.t += 1
         t = self.t
         step_size = self._learning_rate / (1.0 - b1**t)        # Python floats: no promotion
         bias_correction2_sqrt = math.sqrt(1.0 - b2**t)
         exp_avg, exp_avg_sq = self._buffers["exp_avg"], self._buffers["exp_avg_sq"]
         for name, W in params.items():
-            g = grads[name]
-            if wd:
-                g = g + wd * W
-            m = exp_avg.get(name)
-            if m is None:
-                m = exp_avg[name] = np.zeros_like(W)
-                exp_avg_sq[name] = np.zeros_like(W)
-            v = exp_avg_sq[name]
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            denom = np.sqrt(v)
-            denom /= bias_correction2_sqrt
-            denom += eps
-            W -= step_size * (m / denom)
+            if name not in exp_avg:
+                exp_avg[name], exp_avg_sq[name] = np.zeros_like(W), np.zeros_like(W)
+            g, m, v = grads[name], exp_avg[name], exp_avg_sq[name]
+            if W.nbytes <= BLOCK_BYTES:
+                self._update(W, g, m, v, step_size, bias_correction2_sqrt)
+            else:                                       # block by block, each one kept in the CPU cache
+                for rows in _row_blocks(W):
+                    self._update(W[rows], g[rows], m[rows], v[rows], step_size, bias_correction2_sqrt)
         self._flush_subnormals()
+
+    def _update(self, W, g, m, v, step_size: float, bias_correction2_sqrt: float) -> None:
+        """The update of one parameter (or of a block of its rows) in place."""
+        b1, b2, eps, wd = self._beta1, self._beta2, self._eps, self._weight_decay
+        if wd:
+            g = g + wd * W
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        denom = np.sqrt(v)
+        denom /= bias_correction2_sqrt
+        denom += eps
+        W -= step_size * (m / denom)

@@ -217,6 +217,41 @@ def test_float32_update_matches_float64_update_closely():
                                        err_msg=f"{make()} float32 vs float64, parameter {k}")
 
 
+# ----------------------------------------------------------------------------- cache-blocked updates
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (37, 5), (3, 4, 6), (1000, 3)])
+@pytest.mark.parametrize("block_bytes", [1, 8, 40, 10**9])
+def test_row_blocks_cover_every_row_once(monkeypatch, shape, block_bytes):
+    monkeypatch.setattr(minikd.optim, "BLOCK_BYTES", block_bytes)
+    W = np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
+    seen = np.zeros(shape, dtype=int)
+    for rows in minikd.optim._row_blocks(W):
+        seen[rows] += 1
+        assert W[rows].nbytes <= max(block_bytes, W[0].nbytes if W.ndim else W.nbytes)
+    assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("config", [("sgd", c) for c in SGD_CONFIGS] + [("adam", c) for c in ADAM_CONFIGS],
+                         ids=lambda c: f"{c[0]}-{c[1]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_update_is_bit_identical_to_the_whole_array_update(monkeypatch, config, dtype):
+    kind, kwargs = config
+    rng = np.random.default_rng(13)
+    params = {"W": rng.standard_normal((50, 7)).astype(dtype), "T": rng.standard_normal((6, 2, 3)).astype(dtype),
+              "s": np.array(0.5, dtype=dtype), "b": rng.standard_normal(7).astype(dtype)}
+    grad_seq = [_make_grads(rng, params) for _ in range(5)]
+    results = []
+    for block_bytes in (10**9, 64):  # one block per array, then blocks of a few rows
+        monkeypatch.setattr(minikd.optim, "BLOCK_BYTES", block_bytes)
+        opt = (SGD if kind == "sgd" else Adam)(**kwargs)
+        results.append((_run(opt, _copy(params), grad_seq), opt.state_dict()))
+    (p_whole, s_whole), (p_blocked, s_blocked) = results
+    for k in params:
+        assert np.array_equal(p_whole[k], p_blocked[k]), k
+    for name, buffers in s_whole["buffers"].items():
+        for k, buf in buffers.items():
+            assert np.array_equal(buf, s_blocked["buffers"][name][k]), (name, k)
+
+
 # ----------------------------------------------------------------------------- subnormal buffers
 class _NeverFlushingSGD(SGD):
     subnormal_flush_interval = 10**12  # the behaviour without the flush, for comparison
