@@ -1,8 +1,8 @@
 """Where the time of a training step goes: the four steps of ``train_step``, the divergence
 check, the optimizer update and the loop around them, for the target-1 and target-2 workloads.
 
-Each phase is timed by wrapping the method that implements it (``get_teacher_predictions``,
-``student._forward_train``, ``strategy._loss_and_gradient``, ``student._backward``,
+Each phase is timed by wrapping the method that implements it (``get_teacher_predictions`` and
+``_batch_teacher_terms``, ``student._forward_train``, ``strategy._loss_and_gradient``, ``student._backward``,
 ``optimizer._step``) with ``time.perf_counter``; "grad norm + checks" is what ``train_step``
 spends outside those calls (the global gradient norm, the finiteness test, the StepRecord, and
 the wrappers' own overhead), and
@@ -28,7 +28,7 @@ from _common import median, parser, print_machine, set_threads, table
 from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer
 from minikd.datasets import load_digits, train_test_split
 
-PHASES = ["1. teacher logits (cache lookup)", "2. student forward", "3. loss and dlogits", "4a. backward",
+PHASES = ["1. teacher logits and terms (cache lookups)", "2. student forward", "3. loss and dlogits", "4a. backward",
           "4b. optimizer update", "grad norm + checks", "loop (shuffle, X[idx], bookkeeping)"]
 
 
@@ -66,6 +66,7 @@ def timed_run(X, y, teacher, sizes, dtype, epochs, batch, lr):
     wrap(student, "_backward", PHASES[3])
     wrap(optimizer, "_step", PHASES[4])
     wrap(trainer, "get_teacher_predictions", PHASES[0])
+    wrap(trainer, "_batch_teacher_terms", PHASES[0])  # the rows of the teacher's softened distribution
     wrap(trainer, "train_step", "train_step")
     t0 = time.perf_counter()
     history = trainer.train(student, X, y, epochs=epochs, batch_size=batch, optimizer=optimizer, verbose=0)
