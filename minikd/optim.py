@@ -16,6 +16,11 @@ so a run resumed from a checkpoint is bit-for-bit the run that never stopped.
 
 The public ``step`` validates its inputs and then calls ``_step``, the bare update, which the
 trainer calls directly after validating the model once.
+
+Two things the update does for speed, neither of which changes what it computes in practice:
+a parameter larger than ``BLOCK_BYTES`` is updated in blocks of rows that fit the CPU cache
+(:func:`_row_blocks`; bit-identical results), and every ``subnormal_flush_interval`` steps
+buffer entries below the smallest normal float are set to 0 (:meth:`Optimizer._flush_subnormals`).
 """
 
 from __future__ import annotations

@@ -717,6 +717,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
             chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size])
                       for i in range(0, X.shape[0], self.teacher_chunk_size)]
             self._cache = np.concatenate(chunks).astype(dtype, copy=False)  # (N, C)
+            self._update_teacher_terms()
 
     def get_teacher_predictions(self, X_batch, indices):
         """Teacher logits of a batch: looked up by dataset index when cached, else computed.
@@ -744,20 +745,25 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
             return logits if self._dtype is None else logits.astype(self._dtype, copy=False)
         return self._cache.take(indices, axis=0)  # = self._cache[indices], faster (benchmarks/README.md)
 
+    def _update_teacher_terms(self) -> None:
+        """Compute the strategy's teacher terms (e.g. ``softmax(v / T)`` and its log) for the whole
+        cache: once at the start of ``train``, and again when a callback changes what they depend
+        on (``strategy._teacher_terms_key()``, e.g. the temperature)."""
+        # A subclass whose _compute predates teacher_terms (4 arguments) computes them itself.
+        accepted = "teacher_terms" in inspect.signature(self.strategy._compute).parameters
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):  # as in the loop
+            self._terms = self.strategy._teacher_terms(self._cache) if accepted else None
+        self._terms_key = (self.strategy, self.strategy._teacher_terms_key())
+
     def _batch_teacher_terms(self, indices):
-        """The batch's rows of ``strategy._teacher_terms(cached logits)`` (e.g. the teacher's softened
-        distribution), computed once per ``train`` and again only when the strategy's
-        ``_teacher_terms_key()`` changes (a callback changing the temperature); None without a cache."""
+        """The batch's rows of the strategy's teacher terms computed from the cached logits, or None
+        (no cache, or nothing precomputed: step 3 then works from the batch's teacher logits)."""
         if indices is None or self._cache is None:
             return None
-        key = self.strategy._teacher_terms_key()
-        if self._terms is None or key != self._terms_key:
-            # A subclass whose _compute predates teacher_terms (4 arguments) computes them itself.
-            accepted = "teacher_terms" in inspect.signature(self.strategy._compute).parameters
-            terms = self.strategy._teacher_terms(self._cache) if accepted else None
-            self._terms, self._terms_key = (terms,), key  # a 1-tuple: None is a valid result
-        terms = self._terms[0]
-        return None if terms is None else tuple(a.take(indices, axis=0) for a in terms)  # a[indices]
+        owner, key = self._terms_key
+        if owner is not self.strategy or self.strategy._teacher_terms_key() != key:  # a temperature schedule
+            self._update_teacher_terms()
+        return None if self._terms is None else tuple(a.take(indices, axis=0) for a in self._terms)  # a[indices]
 
 
 class SupervisedTrainer(KnowledgeDistillationTrainerBase):
