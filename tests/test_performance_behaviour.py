@@ -105,6 +105,18 @@ def test_a_temperature_schedule_recomputes_the_teacher_softmax_and_matches_per_b
     np.testing.assert_allclose(histories[0].soft_loss, histories[1].soft_loss, rtol=1e-10)
 
 
+def test_replacing_the_strategy_during_training_recomputes_the_teacher_terms():
+    X, y = _data(n=300)
+    first, second = CountingTermsLoss(temperature=2.0, alpha=0.5), CountingTermsLoss(temperature=2.0, alpha=0.5)
+    trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), first, seed=0)
+
+    def swap(epoch, logs):
+        trainer.strategy = second  # same class and temperature: only the object differs
+
+    trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=3, batch_size=100, callbacks=[swap], verbose=0)
+    assert first.term_calls == [(300, 2.0)] and second.term_calls == [(300, 2.0)]
+
+
 def test_a_strategy_whose_compute_predates_teacher_terms_still_trains():
     """A user subclass overriding ``_compute(z, v, labels_kind, labels)`` (four arguments) is
     not given precomputed terms; it computes the teacher's softmax itself, as before."""
