@@ -10,7 +10,11 @@ and with it switched off (interval 10^12), interleaved, in float32 and float64: 
 end (digits, student [64, 32, 10], teacher [64, 256, 256, 10] trained 10 epochs, batch 32,
 60 epochs, DistillationLoss(T=4, alpha=0.1), SGD(0.05, momentum 0.9)).
 
-Run:  python benchmarks/bench_subnormal.py [--repeats 7] [--threads 1]
+With torch installed, the same float32 loop in PyTorch (``bench_small.torch_run``) is also timed
+with ``torch.set_flush_denormal(False)`` (PyTorch's default) and ``True``, interleaved: PyTorch's
+momentum buffers decay the same way.
+
+Run:  python benchmarks/bench_subnormal.py [--repeats 7] [--threads 1] [--no-torch]
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import median, parser, print_machine, set_threads, table
-from bench_small import digits_setup
+from _common import import_torch, median, parser, print_machine, set_threads, table, torch_mlp
+from bench_small import digits_setup, torch_run
 
 from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer
 
@@ -51,8 +55,9 @@ def run(X, y, teacher, dtype, interval):
 
 def main(argv=None):
     args = parser(__doc__.splitlines()[0], repeats=7).parse_args(argv)
-    threads = set_threads(args.threads)
-    print_machine(None, threads)
+    torch = import_torch(args.no_torch)
+    threads = set_threads(args.threads, torch)
+    print_machine(torch, threads)
     X, y, teacher = digits_setup()
     configs = [(dtype, interval) for dtype in (np.float32, np.float64) for interval in (NEVER, 64)]
     results = {c: [] for c in configs}
@@ -74,6 +79,28 @@ def main(argv=None):
     print(f"digits, student [64, 32, 10], 60 epochs (2,280 steps); {args.repeats} interleaved rounds\n")
     print(table(["dtype", "flush", "train s", "update µs/step", "subnormal entries at the end",
                  "train speed-up", "update speed-up"], rows))
+    if torch is not None:
+        torch_flush(torch, X, y, teacher, args.repeats)
+
+
+def torch_flush(torch, X, y, teacher, repeats):
+    """PyTorch's float32 loop with set_flush_denormal False (its default) and True, interleaved."""
+    teacher_net = torch_mlp(torch, teacher, torch.float64)
+    student0 = MLP([64, 32, 10], seed=1, dtype=np.float32)
+    times = {False: [], True: []}
+    try:
+        for round_ in range(repeats + 1):
+            for flush in (False, True):
+                torch.set_flush_denormal(flush)
+                t0 = time.perf_counter()
+                torch_run(torch, X, y, teacher_net, torch_mlp(torch, student0, torch.float32), torch.float32)
+                if round_:
+                    times[flush].append(time.perf_counter() - t0)
+    finally:
+        torch.set_flush_denormal(False)
+    ratio = median([a / b for a, b in zip(times[False], times[True], strict=True)])
+    print(f"\nPyTorch, float32, same loop: {median(times[False]):.3f} s with set_flush_denormal(False) (the "
+          f"default), {median(times[True]):.3f} s with True: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

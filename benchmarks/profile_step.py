@@ -66,7 +66,8 @@ def timed_run(X, y, teacher, sizes, dtype, epochs, batch, lr):
     wrap(student, "_backward", PHASES[3])
     wrap(optimizer, "_step", PHASES[4])
     wrap(trainer, "get_teacher_predictions", PHASES[0])
-    wrap(trainer, "_batch_teacher_terms", PHASES[0])  # the rows of the teacher's softened distribution
+    if hasattr(trainer, "_batch_teacher_terms"):  # minikd >= 12d55af: rows of the teacher's softened distribution
+        wrap(trainer, "_batch_teacher_terms", PHASES[0])
     wrap(trainer, "train_step", "train_step")
     t0 = time.perf_counter()
     history = trainer.train(student, X, y, epochs=epochs, batch_size=batch, optimizer=optimizer, verbose=0)
