@@ -146,6 +146,22 @@ def timed(fn, *args, **kwargs) -> tuple[float, float, object]:
     return time.perf_counter() - t0, time.process_time() - c0, result
 
 
+def accumulate_time(obj, method: str) -> list:
+    """Wrap ``obj.method`` so that each call adds its wall seconds to the returned ``[total]``."""
+    spent = [0.0]
+    inner = getattr(obj, method)
+
+    def timed_call(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    setattr(obj, method, timed_call)
+    return spent
+
+
 def median(values) -> float:
     return float(statistics.median(values))
 

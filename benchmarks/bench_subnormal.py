@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import import_torch, median, parser, print_machine, set_threads, table, torch_mlp
+from _common import accumulate_time, import_torch, median, parser, print_machine, set_threads, table, torch_mlp
 from bench_small import digits_setup, torch_run
 
 from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer
@@ -34,15 +34,7 @@ def run(X, y, teacher, dtype, interval):
     """One 60-epoch run: (train seconds, optimizer seconds, subnormal buffer entries at the end)."""
     optimizer = SGD(learning_rate=0.05, momentum=0.9)
     optimizer.subnormal_flush_interval = interval
-    spent = [0.0]
-    step = optimizer._step
-
-    def timed_step(params, grads):
-        t0 = time.perf_counter()
-        step(params, grads)
-        spent[0] += time.perf_counter() - t0
-
-    optimizer._step = timed_step
+    spent = accumulate_time(optimizer, "_step")  # seconds inside optimizer._step
     trainer = KnowledgeDistillationTrainer(teacher, DistillationLoss(temperature=4.0, alpha=0.1), seed=0)
     t0 = time.perf_counter()
     trainer.train(MLP([64, 32, 10], seed=1, dtype=dtype), X, y, epochs=60, batch_size=32, optimizer=optimizer,

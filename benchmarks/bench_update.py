@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import median, parser, print_machine, set_threads, table
+from _common import accumulate_time, median, parser, print_machine, set_threads, table
 
 import minikd.optim
 from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer
@@ -30,15 +30,7 @@ def epoch(X, y, teacher, block_bytes):
     """One training epoch with ``BLOCK_BYTES = block_bytes``: (epoch seconds, update seconds)."""
     minikd.optim.BLOCK_BYTES = block_bytes
     optimizer = SGD(learning_rate=0.01, momentum=0.9)
-    spent = [0.0]
-    step = optimizer._step
-
-    def timed_step(params, grads):
-        t0 = time.perf_counter()
-        step(params, grads)
-        spent[0] += time.perf_counter() - t0
-
-    optimizer._step = timed_step
+    spent = accumulate_time(optimizer, "_step")  # seconds inside optimizer._step
     trainer = KnowledgeDistillationTrainer(teacher, DistillationLoss(temperature=4.0, alpha=0.1), seed=0)
     t0 = time.perf_counter()
     trainer.train(MLP([784, 1200, 1200, 10], seed=1, dtype=np.float32), X, y, epochs=1, batch_size=128,

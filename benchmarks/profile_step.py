@@ -20,10 +20,9 @@ import math
 import pstats
 import time
 import timeit
-from collections import defaultdict
 
 import numpy as np
-from _common import median, parser, print_machine, set_threads, table
+from _common import accumulate_time, median, parser, print_machine, set_threads, table
 
 from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer
 from minikd.datasets import load_digits, train_test_split
@@ -44,41 +43,28 @@ def workload(name):
 
 def timed_run(X, y, teacher, sizes, dtype, epochs, batch, lr):
     """One training run with every phase wrapped; returns {phase: seconds} and the step count."""
-    spent = defaultdict(float)
     trainer = KnowledgeDistillationTrainer(teacher, DistillationLoss(temperature=4.0, alpha=0.1), seed=0)
     student = MLP(sizes, seed=1, dtype=dtype)
     optimizer = SGD(learning_rate=lr, momentum=0.9)
-
-    def wrap(obj, method, phase):
-        inner = getattr(obj, method)
-
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                spent[phase] += time.perf_counter() - t0
-
-        setattr(obj, method, wrapper)
-
-    wrap(student, "_forward_train", PHASES[1])
-    wrap(trainer.strategy, "_loss_and_gradient", PHASES[2])
-    wrap(student, "_backward", PHASES[3])
-    wrap(optimizer, "_step", PHASES[4])
-    wrap(trainer, "get_teacher_predictions", PHASES[0])
+    timers = {
+        PHASES[0]: [accumulate_time(trainer, "get_teacher_predictions")],
+        PHASES[1]: [accumulate_time(student, "_forward_train")],
+        PHASES[2]: [accumulate_time(trainer.strategy, "_loss_and_gradient")],
+        PHASES[3]: [accumulate_time(student, "_backward")],
+        PHASES[4]: [accumulate_time(optimizer, "_step")],
+    }
     if hasattr(trainer, "_batch_teacher_terms"):  # minikd >= 12d55af: rows of the teacher's softened distribution
-        wrap(trainer, "_batch_teacher_terms", PHASES[0])
-    wrap(trainer, "train_step", "train_step")
+        timers[PHASES[0]].append(accumulate_time(trainer, "_batch_teacher_terms"))
+    in_train_step = accumulate_time(trainer, "train_step")
     t0 = time.perf_counter()
     history = trainer.train(student, X, y, epochs=epochs, batch_size=batch, optimizer=optimizer, verbose=0)
     total = time.perf_counter() - t0
     epoch_total = sum(history.epoch_time)
-    inner = sum(spent[p] for p in PHASES[:5])
-    spent[PHASES[5]] = spent["train_step"] - inner
-    spent[PHASES[6]] = epoch_total - spent["train_step"]
-    del spent["train_step"]
+    spent = {phase: sum(t[0] for t in ts) for phase, ts in timers.items()}
+    spent[PHASES[5]] = in_train_step[0] - sum(spent.values())
+    spent[PHASES[6]] = epoch_total - in_train_step[0]
     steps = epochs * -(-X.shape[0] // batch)
-    return dict(spent), steps, total, epoch_total
+    return spent, steps, total, epoch_total
 
 
 def grad_norm_cost(X, y, teacher, sizes, dtype, epochs, batch, lr) -> float:
