@@ -161,9 +161,18 @@ class Optimizer:
         """
         raise NotImplementedError
 
-    #: Every this many updates, buffer entries smaller in magnitude than the smallest normal
-    #: number of their dtype are set to zero (see :meth:`_flush_subnormals`).
-    subnormal_flush_interval = 64
+    _subnormal_flush_interval = 64
+
+    @property
+    def subnormal_flush_interval(self) -> int:
+        """Every this many updates, buffer entries smaller in magnitude than the smallest normal
+        number of their dtype are set to zero (see :meth:`_flush_subnormals`). An int >= 1,
+        default 64; a huge value switches the flush off. Not part of ``state_dict()``."""
+        return self._subnormal_flush_interval
+
+    @subnormal_flush_interval.setter
+    def subnormal_flush_interval(self, value) -> None:
+        self._subnormal_flush_interval = check_int(value, "subnormal_flush_interval", minimum=1)
 
     def _flush_subnormals(self) -> None:
         """Every ``subnormal_flush_interval`` updates, set subnormal buffer entries to exactly 0.

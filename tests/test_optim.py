@@ -254,11 +254,22 @@ def test_blocked_update_is_bit_identical_to_the_whole_array_update(monkeypatch, 
 
 # ----------------------------------------------------------------------------- subnormal buffers
 class _NeverFlushingSGD(SGD):
-    subnormal_flush_interval = 10**12  # the behaviour without the flush, for comparison
+    _subnormal_flush_interval = 10**12  # the behaviour without the flush, for comparison
 
 
 class _NeverFlushingAdam(Adam):
-    subnormal_flush_interval = 10**12
+    _subnormal_flush_interval = 10**12
+
+
+@pytest.mark.parametrize("value, exc", [(0, ValueError), (-64, ValueError), (2.5, TypeError), ("64", TypeError),
+                                        (None, TypeError)])
+def test_subnormal_flush_interval_is_validated(value, exc):
+    opt = SGD(0.1, momentum=0.9)
+    with pytest.raises(exc, match="subnormal_flush_interval"):
+        opt.subnormal_flush_interval = value
+    assert opt.subnormal_flush_interval == 64
+    opt.subnormal_flush_interval = 10
+    assert opt.subnormal_flush_interval == 10 and SGD(0.1).subnormal_flush_interval == 64
 
 
 def _subnormal_count(buffers):
