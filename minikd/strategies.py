@@ -112,7 +112,9 @@ class DistillationStrategy(ABC):
     Notes
     -----
     Subclasses implement only ``_compute(z, v, labels_kind, labels) -> (loss, dlogits, parts)``
-    on validated 2-D arrays of one dtype. This class validates the public inputs, reshapes a
+    on validated 2-D arrays of one dtype (optionally also ``_teacher_terms``, what depends on the
+    teacher alone, which a caching trainer then computes once per ``train`` call: see
+    :class:`DistillationLoss`). This class validates the public inputs, reshapes a
     single vector (C,) into a batch of one and back, and keeps the gradient in the student's
     dtype. ``parts`` holds the weighted contributions ``{"soft": float, "hard": float or None}``
     (``hard`` is None when there is no hard term), with ``loss == soft + (hard or 0)``.
