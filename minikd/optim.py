@@ -71,6 +71,16 @@ def _row_blocks(W: np.ndarray):
     return [slice(start, start + rows) for start in range(0, W.shape[0], rows)]
 
 
+def _update_in_blocks(update, W: np.ndarray, *arrays, **scalars) -> None:
+    """``update(W, *arrays, **scalars)`` on the whole arrays if W is small, else on each block of
+    rows (:func:`_row_blocks`) in turn. ``arrays`` have W's shape, or are None (passed as None)."""
+    if W.nbytes <= BLOCK_BYTES:
+        update(W, *arrays, **scalars)
+        return
+    for rows in _row_blocks(W):
+        update(W[rows], *(None if a is None else a[rows] for a in arrays), **scalars)
+
+
 class Optimizer:
     """Base class: validation, hyperparameters and (de)serialisation of the per-parameter state.
 
@@ -184,7 +194,8 @@ class Optimizer:
         handle arithmetic on subnormal numbers in microcode, ~100 times slower than on normal
         ones, so a float32 student with a few dead units spent ~25 us of a ~140 us step in the
         momentum update (benchmarks/README.md). NumPy cannot switch the CPU to flush-to-zero
-        mode, so the optimizer does it itself, in one pass every 64 steps.
+        mode, so the optimizer does it itself, in one pass every ``subnormal_flush_interval``
+        (64) steps.
 
         What it changes: an entry below the smallest normal number ``tiny`` becomes 0. Its
         contribution to a parameter, ``lr * v`` with ``|v| < tiny``, is below the rounding unit
@@ -433,12 +444,7 @@ class SGD(Optimizer):
         for name, W in params.items():
             if self._momentum and name not in velocity:
                 velocity[name] = np.zeros_like(W)       # so the first step gives v = m * 0 + g = g
-            g, v = grads[name], velocity.get(name)
-            if W.nbytes <= BLOCK_BYTES:
-                self._update(W, g, v)
-            else:                                       # block by block, each one kept in the CPU cache
-                for rows in _row_blocks(W):
-                    self._update(W[rows], g[rows], None if v is None else v[rows])
+            _update_in_blocks(self._update, W, grads[name], velocity.get(name))  # a large W in cache-sized blocks
         self.t += 1
         self._flush_subnormals()
 
@@ -520,12 +526,8 @@ class Adam(Optimizer):
         for name, W in params.items():
             if name not in exp_avg:
                 exp_avg[name], exp_avg_sq[name] = np.zeros_like(W), np.zeros_like(W)
-            g, m, v = grads[name], exp_avg[name], exp_avg_sq[name]
-            if W.nbytes <= BLOCK_BYTES:
-                self._update(W, g, m, v, step_size, bias_correction2_sqrt)
-            else:                                       # block by block, each one kept in the CPU cache
-                for rows in _row_blocks(W):
-                    self._update(W[rows], g[rows], m[rows], v[rows], step_size, bias_correction2_sqrt)
+            _update_in_blocks(self._update, W, grads[name], exp_avg[name], exp_avg_sq[name],  # cache-sized blocks
+                              step_size=step_size, bias_correction2_sqrt=bias_correction2_sqrt)
         self._flush_subnormals()
 
     def _update(self, W, g, m, v, step_size: float, bias_correction2_sqrt: float) -> None:
