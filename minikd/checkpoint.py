@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import pickle
 import re
+import socket
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -45,6 +47,11 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_int, describe
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): CheckpointManager.acquire falls back to O_CREAT | O_EXCL
+    fcntl = None
 
 __all__ = [
     "CheckpointError",
@@ -131,22 +138,37 @@ class DistillationCheckpointConfig:
 
 # ---------------------------------------------------------------------------- safe file I/O
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, os.replace."""
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, os.replace.
+
+    The temporary file is ``.{path.name}.XXXXXXXX.tmp`` (``tempfile.mkstemp``); it is removed again if
+    anything fails before the replace. If the process dies before it can remove it, it is an orphan that
+    :meth:`CheckpointManager.begin` cleans. Every step is one ``os`` call (``open``, ``write``, ``fsync``,
+    ``close``, ``replace``), so tests can interrupt each one. Making the rename durable (an fsync of the
+    directory) is best effort: a file system that refuses it does not fail the write.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
-            os.unlink(tmp)
+            _unlink_quietly(Path(tmp))
         except OSError:
-            pass
+            pass  # an orphan: the next CheckpointManager.begin removes it
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make renames in ``directory`` durable; best effort (an ``OSError`` is ignored)."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -154,7 +176,63 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError:
         pass
     finally:
-        os.close(dir_fd)
+        try:
+            os.close(dir_fd)
+        except OSError:
+            pass
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove ``path``; a file that is already gone is fine. Never follows a symlink (unlinks the link)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _names_a_file_in(directory: Path, name: str) -> bool:
+    """True if ``directory / name`` is, lexically, a file directly inside ``directory`` (no symlink is followed)."""
+    base = os.path.abspath(directory)
+    return "\0" not in name and os.path.dirname(os.path.normpath(os.path.join(base, name))) == base
+
+
+def _stat_or_none(path: Path):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _write_holder(fd: int) -> None:
+    """Record this process's pid and host name in the lock file (for the other run's error message)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n".encode())
+    except OSError:
+        pass  # the lock is held all the same; only the message loses its pid
+
+
+def _read_holder(path: Path):
+    """(pid, host) recorded in a lock file, each None if it cannot be read."""
+    try:
+        lines = path.read_bytes()[:512].decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None, None
+    pid = int(lines[0]) if lines and lines[0].isascii() and lines[0].isdigit() else None
+    return pid, (lines[1] if len(lines) > 1 else None)
+
+
+def _holder_is_gone(pid, host) -> bool:
+    """True only if the lock's holder surely no longer runs: a pid of this host that ``os.kill(pid, 0)`` cannot find."""
+    if pid is None or host != socket.gethostname() or os.name == "nt":  # on Windows os.kill(pid, 0) sends Ctrl-C
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it runs, as another user
+        return False
+    return False
 
 
 _ALLOWED_GLOBALS = {
@@ -367,11 +445,23 @@ def load_checkpoint(path) -> Checkpoint:
 
 
 # ---------------------------------------------------------------------------- the manager
+_INDEX_FORMAT = "minikd-checkpoint-index"
+_INDEX_FORMAT_VERSION = 1  # the index's own version, independent of the checkpoint files' FORMAT_VERSION
+_INDEX_KEYS = ("format", "format_version", "prefix", "best_metric", "lower_is_better", "keep_best_n", "latest",
+               "checkpoints")
+_ENTRY_KEYS = ("file", "epoch", "metrics")
+
+
 class CheckpointManager:
     """Saves checkpoints during ``train`` according to a :class:`DistillationCheckpointConfig`.
 
     Keeps ``{prefix}_index.json`` and the directory in agreement: the index lists exactly the
     checkpoint files that are kept, each with its epoch and metrics.
+
+    The manager touches only the files it writes, all named after the prefix: ``{prefix}_epoch{NNNN}.pkl``,
+    ``{prefix}_index.json``, the temporary files of their atomic writes (``.{prefix}_epoch{NNNN}.pkl.*.tmp``,
+    ``.{prefix}_index.json.*.tmp``) and, while a run holds it, the lock file ``{prefix}.lock``. Other
+    prefixes' files and any other file in the directory are never opened, moved or deleted.
 
     Parameters
     ----------
@@ -384,23 +474,151 @@ class CheckpointManager:
         self.config = config
         self.directory = config.checkpoint_directory
         self.index_path = self.directory / f"{config.prefix}_index.json"
+        self.lock_path = self.directory / f"{config.prefix}.lock"
+        prefix = re.escape(config.prefix)
+        self._checkpoint_re = re.compile(rf"{prefix}_epoch([0-9]{{4,18}})\.pkl")
+        self._temp_re = re.compile(rf"\.{prefix}_(?:epoch[0-9]{{4,18}}\.pkl|index\.json)\.[A-Za-z0-9_]+\.tmp")
+        self._lock_mode = None  # None (not held), "flock", "exclusive" (no fcntl) or "unlocked" (no locking)
+        self._lock_fd = None
         self._resumed = False
+
+    # -- the files this manager owns
+    def _checkpoint_name(self, epoch: int) -> str:
+        return f"{self.config.prefix}_epoch{epoch:04d}.pkl"
+
+    def _own_checkpoint_epoch(self, name) -> int | None:
+        """The epoch of ``name`` if it is a checkpoint name this manager writes, else None."""
+        match = self._checkpoint_re.fullmatch(name) if isinstance(name, str) else None
+        if match is None:
+            return None
+        epoch = int(match.group(1))
+        return epoch if epoch >= 1 and name == self._checkpoint_name(epoch) else None
+
+    def _is_own_file(self, name: str) -> bool:
+        return self._own_checkpoint_epoch(name) is not None or self._temp_re.fullmatch(name) is not None
+
+    def _remove(self, name: str) -> None:
+        """Delete ``directory / name``, which must be a name this manager writes (the only way it deletes)."""
+        if not self._is_own_file(name):  # unreachable after read_index's checks: a last line of defence
+            raise CheckpointError(f"refusing to delete {name!r}: not a file this checkpoint manager writes")
+        _unlink_quietly(self.directory / name)
+
+    def _make_directory(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CheckpointError(
+                f"could not create the checkpoint directory {str(self.directory)!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     # -- index
     def read_index(self) -> list:
-        """The entries of the index (dicts with file, epoch, metrics), oldest first; [] if none."""
-        if not self.index_path.exists():
-            return []
+        """The entries of the index (dicts with file, epoch, metrics), oldest first; [] if none.
+
+        The whole file is checked before anything is returned, so that an index edited by hand,
+        damaged or crafted can never point the manager at a file it did not write:
+
+        - top level: exactly the keys the manager writes; ``format`` is "minikd-checkpoint-index",
+          ``format_version`` an int this minikd understands, ``prefix`` this config's prefix,
+          ``checkpoints`` a list and ``latest`` its last file (or null);
+        - each entry: an object with exactly the keys ``file``, ``epoch``, ``metrics``; ``file`` a bare
+          name ``{prefix}_epoch{NNNN}.pkl`` exactly as the manager writes it (no directory, no ``..``,
+          not absolute, inside ``checkpoint_directory``); ``epoch`` an int >= 1 (not a bool) equal to
+          the number in the file name; ``metrics`` an object of known metric names -> finite number or
+          null; epochs strictly increasing (no duplicates).
+
+        Raises
+        ------
+        CheckpointError
+            If the index cannot be read, is not JSON, or breaks a rule above: the message names the
+            index, the entry (``checkpoints[i]``) and the field, the rule and the value found.
+        """
         try:
-            data = json.loads(self.index_path.read_text())
-            entries = list(data["checkpoints"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"the checkpoint index {str(self.index_path)!r} is unreadable: {exc}") from None
+            raw = self.index_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise CheckpointError(
+                f"the checkpoint index {str(self.index_path)!r} is unreadable: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise CheckpointError(
+                f"the checkpoint index {str(self.index_path)!r} is unreadable (not valid JSON): {exc}"
+            ) from None
+        return self._check_index(data)
+
+    def _check_index(self, data) -> list:
+        """Validate a parsed index (see :meth:`read_index`); return its entries, metrics as floats."""
+        def invalid(where: str, rule: str, value) -> CheckpointError:
+            return CheckpointError(
+                f"the checkpoint index {str(self.index_path)!r} is invalid: {where} must be {rule}, "
+                f"got {_short_repr(value)}. Nothing was deleted; repair or remove the index"
+            )
+
+        prefix = self.config.prefix
+        if not isinstance(data, dict):
+            raise invalid("the top level", "a JSON object", data)
+        if set(data) != set(_INDEX_KEYS):
+            raise invalid("the top level", f"an object with exactly the keys {list(_INDEX_KEYS)}", sorted(data))
+        if data["format"] != _INDEX_FORMAT:
+            raise invalid("'format'", repr(_INDEX_FORMAT), data["format"])
+        version = data["format_version"]
+        if not _is_int(version) or version < 1:
+            raise invalid("'format_version'", "an int >= 1", version)
+        if version > _INDEX_FORMAT_VERSION:
+            raise invalid("'format_version'", f"at most {_INDEX_FORMAT_VERSION} (the newest this minikd "
+                          "understands; upgrade minikd to read it)", version)
+        if data["prefix"] != prefix:
+            raise invalid("'prefix'", f"{prefix!r}, this checkpoint_config's prefix", data["prefix"])
+        if data["best_metric"] not in _METRICS:
+            raise invalid("'best_metric'", f"one of {list(_METRICS)}", data["best_metric"])
+        if not isinstance(data["lower_is_better"], bool):
+            raise invalid("'lower_is_better'", "true or false", data["lower_is_better"])
+        if not _is_int(data["keep_best_n"]) or data["keep_best_n"] < 0:
+            raise invalid("'keep_best_n'", "an int >= 0", data["keep_best_n"])
+        if not isinstance(data["checkpoints"], list):
+            raise invalid("'checkpoints'", "a list", data["checkpoints"])
+
+        entries = []
+        for i, entry in enumerate(data["checkpoints"]):
+            where = f"checkpoints[{i}]"
+            if not isinstance(entry, dict) or set(entry) != set(_ENTRY_KEYS):
+                shown = sorted(entry) if isinstance(entry, dict) else entry
+                raise invalid(where, f"an object with exactly the keys {list(_ENTRY_KEYS)}", shown)
+            name, epoch, metrics = entry["file"], entry["epoch"], entry["metrics"]
+            name_epoch = self._own_checkpoint_epoch(name)
+            if name_epoch is None or not _names_a_file_in(self.directory, name):
+                raise invalid(f"{where}['file']", f"a bare file name '{prefix}_epochNNNN.pkl' of this "
+                              "directory (no path, no '..', as the manager writes it)", name)
+            if not _is_int(epoch) or epoch < 1:
+                raise invalid(f"{where}['epoch']", "an int >= 1 (not a bool)", epoch)
+            if epoch != name_epoch:
+                raise invalid(f"{where}['epoch']", f"{name_epoch}, the epoch in its file name {name!r}", epoch)
+            if entries and epoch <= entries[-1]["epoch"]:
+                raise invalid(f"{where}['epoch']", f"greater than the epoch before it ({entries[-1]['epoch']}): "
+                              "entries are strictly increasing, without duplicates", epoch)
+            if not isinstance(metrics, dict):
+                raise invalid(f"{where}['metrics']", "an object of metric name -> number or null", metrics)
+            checked = {}
+            for key, value in metrics.items():
+                if key not in _METRICS:
+                    raise invalid(f"{where}['metrics']", f"keyed by metric names {list(_METRICS)}", key)
+                number = _finite_float(value)
+                if value is not None and number is None:
+                    raise invalid(f"{where}['metrics'][{key!r}]", "a finite number or null", value)
+                checked[key] = number
+            entries.append({"file": name, "epoch": epoch, "metrics": checked})
+        latest = entries[-1]["file"] if entries else None
+        if data["latest"] != latest:
+            raise invalid("'latest'", f"{latest!r}, the file of the last entry", data["latest"])
         return entries
 
     def _write_index(self, entries: list) -> None:
         data = {
-            "format": "minikd-checkpoint-index", "format_version": FORMAT_VERSION,
+            "format": _INDEX_FORMAT, "format_version": _INDEX_FORMAT_VERSION,
             "prefix": self.config.prefix, "best_metric": self.config.best_metric,
             "lower_is_better": self.config.lower_is_better, "keep_best_n": self.config.keep_best_n,
             "latest": entries[-1]["file"] if entries else None,
@@ -412,6 +630,116 @@ class CheckpointManager:
         """Path of the most recent kept checkpoint, or None."""
         entries = self.read_index()
         return self.directory / entries[-1]["file"] if entries else None
+
+    # -- one run per directory and prefix
+    def acquire(self) -> None:
+        """Take the lock file ``{prefix}.lock``: one run per directory and prefix at a time.
+
+        Creates ``checkpoint_directory`` if needed. Idempotent: a manager that holds the lock keeps it.
+        ``train`` calls this before :meth:`begin` and :meth:`release` in a ``finally``.
+
+        On POSIX the lock is ``fcntl.flock(LOCK_EX | LOCK_NB)`` on a file descriptor held open until
+        :meth:`release`: the kernel drops it when the process ends, however it ends (``kill -9``
+        included), so a lock is never stale. The file records the holder's pid and host name for the
+        error message. Without ``fcntl`` (Windows) the file is created with ``O_CREAT | O_EXCL``; a file
+        left by a process of this host that no longer runs (``os.kill(pid, 0)`` fails) is taken over;
+        where that check cannot be made (another host, Windows) a left-over file must be deleted by hand,
+        as the error says. On a file system that cannot lock (some network file systems) a
+        ``UserWarning`` says so and the run goes on unlocked.
+
+        Raises
+        ------
+        CheckpointError
+            If another run holds the lock; the message names the directory and the holder's pid and
+            host. A ``CheckpointError`` rather than a ``ValueError``: no argument is wrong, the
+            directory is busy, and the same call succeeds once the other run has ended. Also if the
+            directory or the lock file cannot be created.
+        """
+        if self._lock_mode is not None:
+            return
+        self._make_directory()
+        try:
+            if fcntl is not None:
+                self._acquire_flock()
+            else:
+                self._acquire_exclusive()
+        except OSError as exc:
+            raise CheckpointError(
+                f"could not create the lock file {str(self.lock_path)!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def release(self) -> None:
+        """Give the lock back and delete the lock file. Idempotent; never raises an ``OSError``."""
+        mode, fd = self._lock_mode, self._lock_fd
+        self._lock_mode = self._lock_fd = None
+        if mode in ("flock", "exclusive"):
+            try:  # while we hold it nobody else can have replaced it: this is our file
+                _unlink_quietly(self.lock_path)
+            except OSError:
+                pass
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _acquire_flock(self) -> None:
+        for _ in range(10):
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise self._held_error() from None
+                except OSError as exc:
+                    warnings.warn(
+                        f"could not lock {str(self.lock_path)!r} ({type(exc).__name__}: {exc}): the file system "
+                        "does not support locks, so a second run in this checkpoint_directory is not detected",
+                        UserWarning, stacklevel=4)
+                    self._lock_mode = "unlocked"
+                    os.close(fd)
+                    return
+                # The last holder deletes the file on release: if it did so after our open, we locked a
+                # file that is no longer the lock file. Lock the current one instead.
+                mine, now = os.fstat(fd), _stat_or_none(self.lock_path)
+                if now is not None and (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+                    _write_holder(fd)
+                    self._lock_mode, self._lock_fd = "flock", fd
+                    return
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        raise CheckpointError(f"could not take the lock file {str(self.lock_path)!r}: it kept being replaced")
+
+    def _acquire_exclusive(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                pid, host = _read_holder(self.lock_path)
+                if not _holder_is_gone(pid, host):
+                    raise self._held_error(stale_hint=True) from None
+                _unlink_quietly(self.lock_path)  # its holder is dead: take it over
+                continue
+            self._lock_mode = "exclusive"
+            try:
+                _write_holder(fd)
+            finally:
+                os.close(fd)
+            return
+        raise self._held_error(stale_hint=True)
+
+    def _held_error(self, stale_hint: bool = False) -> CheckpointError:
+        pid, host = _read_holder(self.lock_path)
+        who = f"pid {pid} on {host}" if pid is not None else "a process whose pid is not recorded yet"
+        hint = (f" If no run is using it (its process is gone), delete {self.lock_path.name!r}." if stale_hint
+                else "")
+        return CheckpointError(
+            f"checkpoint_directory {str(self.directory)!r} is in use: another run with prefix "
+            f"{self.config.prefix!r} holds its lock file {self.lock_path.name!r} ({who}). Wait for that run "
+            f"to finish, or choose another checkpoint_directory or prefix.{hint}"
+        )
 
     # -- run hooks
     def check_run(self, has_validation: bool, trainer=None) -> None:
@@ -439,7 +767,13 @@ class CheckpointManager:
                 return
 
     def begin(self, resumed_epoch: int | None) -> None:
-        """Start a run: refuse to mix a new run into an existing one; on resume, drop later checkpoints."""
+        """Start a run: refuse to mix a new run into an existing one; on resume, drop later checkpoints.
+
+        Then remove the orphans of interrupted saves, with one ``UserWarning`` listing them: temporary
+        files of this prefix, and ``{prefix}_epoch{NNNN}.pkl`` files the index does not name (except
+        the one of ``resumed_epoch``: it may be the file this run was resumed from). A directory with
+        orphans but no index holds no run: it is cleaned and the new run starts.
+        """
         entries = self.read_index()
         if resumed_epoch is None:
             if entries:
@@ -448,16 +782,50 @@ class CheckpointManager:
                     f"{self.config.prefix!r} ({len(entries)} checkpoint(s), see {self.index_path.name}); "
                     "pass resume_from='latest' to continue it, or choose another directory or prefix"
                 )
+        else:
+            later = [e for e in entries if e["epoch"] > resumed_epoch]
+            if later:
+                warnings.warn(
+                    f"resuming from epoch {resumed_epoch}: discarding {len(later)} later checkpoint(s) of the "
+                    f"abandoned continuation ({', '.join(e['file'] for e in later)})", UserWarning, stacklevel=3)
+                entries = [e for e in entries if e["epoch"] <= resumed_epoch]
+                try:
+                    self._write_index(entries)
+                except OSError as exc:
+                    raise CheckpointError(
+                        f"could not write the checkpoint index {str(self.index_path)!r}: {type(exc).__name__}: "
+                        f"{exc}. The index and the checkpoints it names are intact; nothing was discarded."
+                    ) from exc
+                for e in later:  # only now that the index no longer names them
+                    self._remove(e["file"])
+        self._remove_orphans(entries, resumed_epoch)
+
+    def _remove_orphans(self, entries: list, resumed_epoch: int | None) -> None:
+        named = {e["file"] for e in entries}
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
             return
-        later = [e for e in entries if e["epoch"] > resumed_epoch]
-        if later:
-            warnings.warn(
-                f"resuming from epoch {resumed_epoch}: discarding {len(later)} later checkpoint(s) of the "
-                f"abandoned continuation ({', '.join(e['file'] for e in later)})", UserWarning, stacklevel=3)
-            keep = [e for e in entries if e["epoch"] <= resumed_epoch]
-            self._write_index(keep)
-            for e in later:
-                _unlink_quietly(self.directory / e["file"])
+        except OSError as exc:
+            raise CheckpointError(
+                f"could not list the checkpoint directory {str(self.directory)!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        orphans = [name for name in names if self._temp_re.fullmatch(name) or (
+            name not in named and self._own_checkpoint_epoch(name) not in (None, resumed_epoch))]
+        if not orphans:
+            return
+        removed, failed = [], []
+        for name in orphans:
+            try:
+                self._remove(name)
+                removed.append(name)
+            except OSError as exc:
+                failed.append(f"{name} ({type(exc).__name__}: {exc})")
+        message = (f"checkpoint_directory {str(self.directory)!r}: removed {len(removed)} file(s) left by an "
+                   f"interrupted save (not named by {self.index_path.name}): {', '.join(removed) or '-'}")
+        if failed:
+            message += f"; could not remove {', '.join(failed)}"
+        warnings.warn(message, UserWarning, stacklevel=4)
 
     def on_epoch_end(self, trainer, epoch: int, epochs: int, student, optimizer, history, logs: dict,
                      final: bool) -> Path | None:
@@ -468,6 +836,9 @@ class CheckpointManager:
 
     def save(self, trainer, epoch: int, student, optimizer, history, logs: dict) -> Path:
         """Write the checkpoint of ``epoch``, update the index, prune what is no longer kept.
+
+        Builds the checkpoint's plain-data state from the trainer, student, optimizer and history;
+        :meth:`_commit` does everything that touches files.
 
         Raises
         ------
@@ -495,47 +866,81 @@ class CheckpointManager:
             "trainer": trainer.get_config(),
         }
         _check_finite_state(epoch, student.params, state["optimizer"]["state"])
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CheckpointError(
-                f"could not create the checkpoint directory {str(self.directory)!r}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        name = f"{self.config.prefix}_epoch{epoch:04d}.pkl"
+        return self._commit(int(epoch), self._checkpoint_name(int(epoch)), state, metrics)
+
+    def _commit(self, epoch: int, name: str, state: dict, metrics: dict) -> Path:
+        """Write the checkpoint ``name`` of ``epoch``, then the index naming it, then prune. Plain data only.
+
+        Parameters
+        ----------
+        epoch : int >= 1
+        name : str
+            ``{prefix}_epoch{NNNN}.pkl`` for that epoch.
+        state : dict
+            The checkpoint's plain data, as :func:`save_checkpoint` takes it.
+        metrics : dict
+            Metric name -> float or None, for the index (a non-finite value is recorded as null: it
+            ranks last, as a missing one does).
+
+        Notes
+        -----
+        The order makes every interruption safe. (1) The checkpoint is written atomically. (2) The index
+        that names it, and no longer names what keep-best-N drops, replaces the old one atomically.
+        (3) Only then are the dropped files deleted. If anything fails or is interrupted (``KeyboardInterrupt``
+        too) before step (2) is complete, the new checkpoint is removed again, but only if the index **on
+        disk** does not name it: the index is read again to decide, since the interruption can land just
+        after its ``os.replace``. Whatever a crash or a failed removal leaves (a temporary file, an
+        unindexed checkpoint, a dropped file not yet deleted) is an orphan that the next :meth:`begin` removes.
+        """
+        if name != self._checkpoint_name(epoch):
+            raise ValueError(f"name must be {self._checkpoint_name(epoch)!r} for epoch {epoch}, got {name!r}")
+        self._make_directory()
         old_entries = self.read_index()
-        try:
-            path = save_checkpoint(self.directory / name, state)
-        except CheckpointError as exc:
+        later = [e["file"] for e in old_entries if e["epoch"] > epoch]
+        if later:
             raise CheckpointError(
-                f"{exc} The earlier checkpoints and the index {self.index_path.name!r} are intact."
-            ) from exc.__cause__
-        entries = [e for e in old_entries if e["file"] != name]
-        entries.append({"file": name, "epoch": int(epoch), "metrics": metrics})
-        keep, drop = self._select(entries)
+                f"cannot save epoch {epoch}: the index {str(self.index_path)!r} already names later checkpoints "
+                f"({', '.join(later)}); begin(resumed_epoch) discards them when a run is resumed"
+            )
+        entry = {"file": name, "epoch": epoch, "metrics": {k: _finite_float(v) for k, v in metrics.items()}}
+        keep, drop = self._select([e for e in old_entries if e["epoch"] < epoch] + [entry])
+        path = self.directory / name
         try:
+            save_checkpoint(path, state)
             self._write_index(keep)
         except BaseException as exc:  # also KeyboardInterrupt: the directory must match the index
-            if all(e["file"] != name for e in old_entries):  # not named by the index: remove it again
-                try:
-                    _unlink_quietly(path)
-                except OSError:
-                    pass
-            if not isinstance(exc, OSError):
-                raise
-            raise CheckpointError(
-                f"could not write the checkpoint index {str(self.index_path)!r}: {type(exc).__name__}: "
-                f"{exc}. The index and the checkpoints it names are intact; the checkpoint of "
-                f"epoch {epoch} was not kept."
-            ) from exc
+            self._remove_if_unindexed(name)
+            if isinstance(exc, CheckpointError):  # from save_checkpoint: nothing was replaced
+                raise CheckpointError(
+                    f"{exc} The earlier checkpoints and the index {self.index_path.name!r} are intact."
+                ) from exc.__cause__
+            if isinstance(exc, OSError):
+                raise CheckpointError(
+                    f"could not write the checkpoint index {str(self.index_path)!r}: {type(exc).__name__}: "
+                    f"{exc}. The index and the checkpoints it names are intact; the checkpoint of "
+                    f"epoch {epoch} was not kept."
+                ) from exc
+            raise
         for e in drop:
             try:
-                _unlink_quietly(self.directory / e["file"])
+                self._remove(e["file"])
             except OSError as exc:  # the new checkpoint and index are in place: only warn
                 warnings.warn(
                     f"could not delete the pruned checkpoint {e['file']!r} (no longer in the index): {exc}",
-                    UserWarning, stacklevel=2)
+                    UserWarning, stacklevel=3)
         return path
+
+    def _remove_if_unindexed(self, name: str) -> None:
+        """After a failed save: delete ``name`` unless the index on disk names it; if unsure, leave it."""
+        try:
+            named = {e["file"] for e in self.read_index()}
+        except Exception:  # cannot tell now: the next begin() decides from the index
+            return
+        if name not in named:
+            try:
+                self._remove(name)
+            except OSError:
+                pass  # an orphan: the next begin() removes it
 
     def _select(self, entries: list):
         """Split entries into (kept, dropped): the keep_best_n best by best_metric, plus the latest."""
@@ -584,11 +989,24 @@ def _check_finite_state(epoch: int, params: dict, optimizer_state: dict) -> None
                 "Try a smaller learning rate.", epoch=epoch)
 
 
-def _unlink_quietly(path: Path) -> None:
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite_float(value) -> float | None:
+    """``value`` as a float if it is a finite int or float (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
     try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short_repr(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _version() -> str:

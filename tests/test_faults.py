@@ -14,7 +14,7 @@ What is proved here, for the README:
   ``checkpoint_directory`` that can never be a directory is refused before any training.
 
 Tests run as root, so ``chmod`` cannot make a directory unwritable: the faults are injected by
-patching ``os.replace``, ``tempfile.mkstemp``, ``os.fdopen`` and friends.
+patching ``os.replace``, ``tempfile.mkstemp``, ``os.write`` and friends.
 """
 
 import errno
@@ -275,25 +275,6 @@ def _fail_on_epoch(monkeypatch, target, name, exc, epoch=3):
     monkeypatch.setattr(target, name, failing)
 
 
-class _FullDisk:
-    """A file object whose writes fail with ENOSPC (the disk filled up)."""
-
-    def __init__(self, fh):
-        self.fh = fh
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def __getattr__(self, name):
-        return getattr(self.fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.fh.close()
-
-
 @pytest.mark.parametrize("fault", ["os.replace: permission denied", "mkstemp: permission denied",
                                    "write: disk full", "fsync: I/O error"])
 def test_a_failed_checkpoint_write_is_a_clear_error_and_changes_nothing(tmp_path, data, reference, monkeypatch,
@@ -310,8 +291,9 @@ def test_a_failed_checkpoint_write_is_a_clear_error_and_changes_nothing(tmp_path
         _fail_on_epoch(monkeypatch, tempfile, "mkstemp", PermissionError(errno.EACCES, "Permission denied"))
         expected = PermissionError
     elif fault.startswith("write"):
-        real_fdopen = os.fdopen
-        monkeypatch.setattr(ck.os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode)))
+        def write(fd, data):  # the disk filled up
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(os, "write", write)
         expected = OSError
     else:
         def fsync(fd):
