@@ -485,110 +485,115 @@ class KnowledgeDistillationTrainerBase:
 
             manager = CheckpointManager(self.checkpoint_config)
             manager.check_run(has_validation=X_val is not None, trainer=self)
-        start_epoch = 1
-        if resume_from is not None:
-            start_epoch = self._resume(resume_from, manager, student, optimizer, history) + 1
-            if history.stopped_epoch is not None:  # that run ended early: it is complete, just load it
-                if epochs > history.stopped_epoch:
-                    warnings.warn(
-                        f"the checkpoint's run ended early at epoch {history.stopped_epoch} (early stopping or "
-                        f"a callback); it is loaded as it is and not trained on to epoch {epochs}",
-                        UserWarning, stacklevel=2)
-                start_epoch = epochs + 1
-        if manager is not None:
-            manager.begin(None if resume_from is None else start_epoch - 1)
+            manager.acquire()  # one run per checkpoint directory and prefix; released in the finally below
+        try:
+            start_epoch = 1
+            if resume_from is not None:
+                start_epoch = self._resume(resume_from, manager, student, optimizer, history) + 1
+                if history.stopped_epoch is not None:  # that run ended early: it is complete, just load it
+                    if epochs > history.stopped_epoch:
+                        warnings.warn(
+                            f"the checkpoint's run ended early at epoch {history.stopped_epoch} (early stopping or "
+                            f"a callback); it is loaded as it is and not trained on to epoch {epochs}",
+                            UserWarning, stacklevel=2)
+                    start_epoch = epochs + 1
+            if manager is not None:
+                manager.begin(None if resume_from is None else start_epoch - 1)
 
-        self._begin_train(X, X_val, student.dtype)
-        self._learn_teacher_dimension(X)  # a callable teacher knows its C only once called
-        self._check_teacher_dimension(student)
-        val_teacher = self._validation_teacher_logits(X_val) if X_val is not None else None
-        logs: dict = {}
-        for cb in callbacks:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(self, logs)
+            self._begin_train(X, X_val, student.dtype)
+            self._learn_teacher_dimension(X)  # a callable teacher knows its C only once called
+            self._check_teacher_dimension(student)
+            val_teacher = self._validation_teacher_logits(X_val) if X_val is not None else None
+            logs: dict = {}
+            for cb in callbacks:
+                if hasattr(cb, "on_train_begin"):
+                    cb.on_train_begin(self, logs)
 
-        n_batches = -(-n // batch_size)
-        bar = verbose >= 2 and sys.stdout.isatty()
-        stop = False
-        for epoch in range(start_epoch, epochs + 1):
-            t0 = time.perf_counter()
-            perm = self.rng.permutation(n)
-            sums = {"loss": 0.0, "soft": 0.0, "hard": 0.0}
-            has = {"soft": False, "hard": False}
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                for b in range(n_batches):
-                    idx = perm[b * batch_size:(b + 1) * batch_size]
-                    X_batch = X.take(idx, axis=0)  # = X[idx]; take is ~2x faster on a small batch
-                    try:
-                        rec = self.train_step(student, X_batch, None if y is None else y[idx], idx,
-                                              optimizer, validate=False)
-                    except TrainingDivergedError as exc:
-                        raise TrainingDivergedError(
-                            f"training diverged at epoch {epoch}, batch {b + 1}/{n_batches}: {exc}. "
-                            "The student keeps its last finite parameters; try a smaller learning "
-                            "rate, gradient-friendlier inputs (scaled to [0, 1]) or a lower temperature.",
-                            epoch=epoch, batch=b + 1) from None
-                    w = rec.batch_size
-                    sums["loss"] += rec.loss * w
-                    for part, value in (("soft", rec.soft_loss), ("hard", rec.hard_loss)):
-                        if value is not None:
-                            sums[part] += value * w
-                            has[part] = True
+            n_batches = -(-n // batch_size)
+            bar = verbose >= 2 and sys.stdout.isatty()
+            stop = False
+            for epoch in range(start_epoch, epochs + 1):
+                t0 = time.perf_counter()
+                perm = self.rng.permutation(n)
+                sums = {"loss": 0.0, "soft": 0.0, "hard": 0.0}
+                has = {"soft": False, "hard": False}
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                    for b in range(n_batches):
+                        idx = perm[b * batch_size:(b + 1) * batch_size]
+                        X_batch = X.take(idx, axis=0)  # = X[idx]; take is ~2x faster on a small batch
+                        try:
+                            rec = self.train_step(student, X_batch, None if y is None else y[idx], idx,
+                                                  optimizer, validate=False)
+                        except TrainingDivergedError as exc:
+                            raise TrainingDivergedError(
+                                f"training diverged at epoch {epoch}, batch {b + 1}/{n_batches}: {exc}. "
+                                "The student keeps its last finite parameters; try a smaller learning "
+                                "rate, gradient-friendlier inputs (scaled to [0, 1]) or a lower temperature.",
+                                epoch=epoch, batch=b + 1) from None
+                        w = rec.batch_size
+                        sums["loss"] += rec.loss * w
+                        for part, value in (("soft", rec.soft_loss), ("hard", rec.hard_loss)):
+                            if value is not None:
+                                sums[part] += value * w
+                                has[part] = True
+                        if bar:
+                            _progress_bar(epoch, epochs, b + 1, n_batches, sums["loss"] / min(n, (b + 1) * batch_size))
+                # The loss and gradient were finite at every step, but an absurd update (a learning rate
+                # near 1e308) can still overflow the parameters themselves; checked once per epoch (cheap).
+                if not all(np.isfinite(p).all() for p in student.params.values()):
+                    raise TrainingDivergedError(
+                        f"training diverged at epoch {epoch}, batch {n_batches}/{n_batches} or earlier in the "
+                        "epoch: an update overflowed the parameters, which are no longer finite. Reload the latest "
+                        "checkpoint (if any) and use a smaller learning rate.", epoch=epoch, batch=n_batches)
+                history.epochs.append(epoch)
+                history.loss.append(sums["loss"] / n)
+                history.soft_loss.append(sums["soft"] / n if has["soft"] else None)
+                history.hard_loss.append(sums["hard"] / n if has["hard"] else None)
+                logs = {"loss": history.loss[-1], "soft_loss": history.soft_loss[-1],
+                        "hard_loss": history.hard_loss[-1]}
+                if X_val is not None:
+                    metrics = self._metrics(student, X_val, y_val, val_teacher)
+                    history.val_loss.append(metrics["loss"])
+                    history.val_accuracy.append(metrics["accuracy"])
+                    history.teacher_agreement.append(metrics["teacher_agreement"])
+                    logs.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"],
+                                teacher_agreement=metrics["teacher_agreement"])
+                history.epoch_time.append(time.perf_counter() - t0)
+                logs["epoch_time"] = history.epoch_time[-1]
+
+                if self.use_early_stopping:
+                    stop = self.early_stopping.update(epoch, logs[monitor], student.params)
+                    history.best_epoch = self.early_stopping.best_epoch
+                else:
+                    history.best_epoch = epoch
+                if verbose:
                     if bar:
-                        _progress_bar(epoch, epochs, b + 1, n_batches, sums["loss"] / min(n, (b + 1) * batch_size))
-            # The loss and gradient were finite at every step, but an absurd update (a learning rate
-            # near 1e308) can still overflow the parameters themselves; checked once per epoch (cheap).
-            if not all(np.isfinite(p).all() for p in student.params.values()):
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch}, batch {n_batches}/{n_batches} or earlier in the "
-                    "epoch: an update overflowed the parameters, which are no longer finite. Reload the latest "
-                    "checkpoint (if any) and use a smaller learning rate.", epoch=epoch, batch=n_batches)
-            history.epochs.append(epoch)
-            history.loss.append(sums["loss"] / n)
-            history.soft_loss.append(sums["soft"] / n if has["soft"] else None)
-            history.hard_loss.append(sums["hard"] / n if has["hard"] else None)
-            logs = {"loss": history.loss[-1], "soft_loss": history.soft_loss[-1],
-                    "hard_loss": history.hard_loss[-1]}
-            if X_val is not None:
-                metrics = self._metrics(student, X_val, y_val, val_teacher)
-                history.val_loss.append(metrics["loss"])
-                history.val_accuracy.append(metrics["accuracy"])
-                history.teacher_agreement.append(metrics["teacher_agreement"])
-                logs.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"],
-                            teacher_agreement=metrics["teacher_agreement"])
-            history.epoch_time.append(time.perf_counter() - t0)
-            logs["epoch_time"] = history.epoch_time[-1]
+                        sys.stdout.write("\r\033[K")
+                    print(_epoch_line(epoch, epochs, logs), flush=True)
+                for cb in callbacks:
+                    fn = cb if not hasattr(cb, "on_epoch_end") else cb.on_epoch_end
+                    if callable(fn) and fn(epoch, dict(logs)) is True:
+                        stop = True
+                if stop:
+                    history.stopped_epoch = epoch
+                if manager is not None:
+                    manager.on_epoch_end(self, epoch, epochs, student, optimizer, history, logs,
+                                         final=stop or epoch == epochs)
+                if stop:
+                    if verbose:
+                        best = self.early_stopping.best if self.use_early_stopping else logs[monitor]
+                        print(f"stopped after epoch {epoch}; best epoch {history.best_epoch} ({monitor} {best:.4f})")
+                    break
 
             if self.use_early_stopping:
-                stop = self.early_stopping.update(epoch, logs[monitor], student.params)
-                history.best_epoch = self.early_stopping.best_epoch
-            else:
-                history.best_epoch = epoch
-            if verbose:
-                if bar:
-                    sys.stdout.write("\r\033[K")
-                print(_epoch_line(epoch, epochs, logs), flush=True)
+                self.early_stopping.restore(student.params)
             for cb in callbacks:
-                fn = cb if not hasattr(cb, "on_epoch_end") else cb.on_epoch_end
-                if callable(fn) and fn(epoch, dict(logs)) is True:
-                    stop = True
-            if stop:
-                history.stopped_epoch = epoch
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end(self, logs)
+            return history
+        finally:
             if manager is not None:
-                manager.on_epoch_end(self, epoch, epochs, student, optimizer, history, logs,
-                                     final=stop or epoch == epochs)
-            if stop:
-                if verbose:
-                    print(f"stopped after epoch {epoch}; best epoch {history.best_epoch} "
-                          f"({monitor} {self.early_stopping.best if self.use_early_stopping else logs[monitor]:.4f})")
-                break
-
-        if self.use_early_stopping:
-            self.early_stopping.restore(student.params)
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self, logs)
-        return history
+                manager.release()
 
     def _resume(self, resume_from, manager, student, optimizer, history) -> int:
         """Restore the state of a checkpoint; return its epoch."""
