@@ -672,16 +672,18 @@ class CheckpointManager:
         """Give the lock back and delete the lock file. Idempotent; never raises an ``OSError``."""
         mode, fd = self._lock_mode, self._lock_fd
         self._lock_mode = self._lock_fd = None
-        if mode in ("flock", "exclusive"):
-            try:  # while we hold it nobody else can have replaced it: this is our file
-                _unlink_quietly(self.lock_path)
-            except OSError:
-                pass
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            if mode in ("flock", "exclusive"):
+                try:  # while we hold it nobody else can have replaced it: this is our file
+                    _unlink_quietly(self.lock_path)
+                except OSError:
+                    pass
+        finally:  # even if interrupted: closing the descriptor is what releases the flock
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def _acquire_flock(self) -> None:
         for _ in range(10):
