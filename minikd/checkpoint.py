@@ -9,7 +9,8 @@ the early-stopping state, the history so far, and the trainer's and strategy's s
 Files in ``checkpoint_directory``:
 
 - ``{prefix}_epoch{NNNN}.pkl`` — one checkpoint per saved epoch;
-- ``{prefix}_index.json`` — a human-readable list of the checkpoints kept, with their metrics.
+- ``{prefix}_index.json`` — a human-readable list of the checkpoints kept, with their metrics;
+- ``{prefix}.lock`` — while a run trains into the directory (deleted when it ends).
 
 Safety
 ------
@@ -20,14 +21,29 @@ scalars; anything else (``os.system``, ``eval``, ``subprocess``, any class) is r
 
 Durability
 ----------
-Every file is written to a temporary file in the same directory, flushed, fsync'ed and moved into
-place with ``os.replace`` (atomic on POSIX and Windows); the index is rewritten the same way only
-after the checkpoint it names is in place, and pruned files are deleted only after the index that
-no longer names them is in place. A failure at any point leaves the earlier checkpoints and an
-index that describes them: a write that fails (an unwritable directory, a full disk) raises a
-:class:`CheckpointError` naming the file, with the ``OSError`` as its ``__cause__``, and a
-checkpoint whose index entry could not be written is removed again. A diverged state (non-finite
-parameters or optimizer state) is never written: saving it raises ``TrainingDivergedError``.
+Every file is written to a temporary file in the same directory, fsync'ed and moved into place with
+``os.replace`` (atomic on POSIX and Windows); the directory is then fsync'ed (best effort). A save
+writes the checkpoint, then the index that names it (and no longer names what keep-best-N drops),
+then deletes the dropped files. An exception or a ``KeyboardInterrupt`` at any point of a save
+leaves an index that names only complete files: a new checkpoint is removed again only if the index
+on disk does not name it (it is re-read to decide), and a write that fails (an unwritable directory,
+a full disk) raises a :class:`CheckpointError` naming the file, with the ``OSError`` as its
+``__cause__``. What an interruption or a ``kill -9`` can leave behind (temporary files, an unindexed
+checkpoint, a dropped one not yet deleted) is removed, with one warning, by the next run's
+:meth:`CheckpointManager.begin`, so ``resume_from="latest"`` always works and gives the run that
+never stopped. One run at a time per directory and prefix: ``train`` holds ``{prefix}.lock``
+(``fcntl.flock``, released by the kernel however the process ends; without ``fcntl``, a file created
+with ``O_EXCL`` and a pid liveness check) and a second run fails at once
+with a :class:`CheckpointError` naming the holder's pid. A diverged state (non-finite parameters or
+optimizer state) is never written: saving it raises ``TrainingDivergedError``.
+
+The index cannot be turned against the disk: :meth:`CheckpointManager.read_index` validates every
+field, and a file name that is not exactly one the manager writes (``../x``, an absolute path,
+another prefix's file) is a :class:`CheckpointError`. The manager only ever deletes files of its own
+names, in its own directory; other prefixes' files and user files are never touched.
+
+Not covered: a power loss on a file system that ignores fsync, and checkpoints without a checksum
+(a tampered file that still holds valid plain data loads).
 """
 
 from __future__ import annotations
@@ -799,7 +815,11 @@ class CheckpointManager:
                         f"{exc}. The index and the checkpoints it names are intact; nothing was discarded."
                     ) from exc
                 for e in later:  # only now that the index no longer names them
-                    self._remove(e["file"])
+                    try:
+                        self._remove(e["file"])
+                    except OSError as exc:  # the index is right; the next begin() retries
+                        warnings.warn(f"could not delete the discarded checkpoint {e['file']!r}: {exc}",
+                                      UserWarning, stacklevel=3)
         self._remove_orphans(entries, resumed_epoch)
 
     def _remove_orphans(self, entries: list, resumed_epoch: int | None) -> None:
