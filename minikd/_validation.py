@@ -29,6 +29,11 @@ __all__ = [
     "check_fraction",
     "check_int",
     "check_choice",
+    "check_bool",
+    "check_seed",
+    "check_model_dtype",
+    "check_features",
+    "check_instance",
     "describe",
 ]
 
@@ -268,3 +273,96 @@ def check_choice(value, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {_show(value)}")
     return value
+
+
+def check_bool(value, name: str) -> bool:
+    """Return ``bool(value)`` if it is True or False (a Python or NumPy bool); raise ``TypeError`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
+def check_seed(seed, name: str = "seed"):
+    """Return ``seed`` if it is None, an int >= 0 or a ``np.random.Generator``; raise otherwise.
+
+    The same rule everywhere a seed is taken (models, trainers, data sets): an int or None is
+    turned into a generator with ``np.random.default_rng(seed)``; a Generator is used as it is (and
+    advanced by whoever uses it).
+    """
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be None, an int >= 0 or a np.random.Generator, got {describe(seed)}")
+    return check_int(seed, name, minimum=0)
+
+
+_MODEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_model_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64 (the dtypes of models and data);
+    raise ``TypeError`` otherwise (float16 included: softmax overflows it at 65504)."""
+    if dtype is None or isinstance(dtype, bool):
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {describe(dtype)}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {describe(dtype)}") from None
+    if dt not in _MODEL_DTYPES:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dt}")
+    return dt
+
+
+def check_features(X, name: str, n_features: int, dtype, ndim=(1, 2), what: str = "layer_sizes[0]") -> np.ndarray:
+    """Validate model inputs and cast them to the model's dtype, checking finiteness after the cast.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, D) (or (D,) when ``ndim`` allows 1)
+    name : str
+        Parameter name for messages.
+    n_features : int
+        D, the model's number of input features.
+    dtype : numpy dtype
+        The model's dtype.
+    ndim : int or tuple of int
+    what : str
+        Where ``n_features`` comes from, for the message.
+
+    Returns
+    -------
+    ndarray in ``dtype``
+        A float64 value beyond the float32 range is a ``ValueError`` here, not an overflow later.
+    """
+    X = check_float_array(X, name, ndim=ndim)
+    if X.shape[-1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features ({what}), got {X.shape[-1]} (shape {X.shape})")
+    if X.dtype != dtype:
+        with np.errstate(over="ignore"):
+            cast = X.astype(dtype)
+        if not np.isfinite(cast).all():
+            raise ValueError(
+                f"{name} must fit in the model dtype {np.dtype(dtype)} (largest {np.finfo(dtype).max:.3g}), got a "
+                f"value of magnitude {np.abs(X).max():.3g}; rescale the inputs (e.g. to [0, 1])"
+            )
+        X = cast
+    return X
+
+
+def check_instance(value, cls, name: str, what: str):
+    """Return ``value`` if it is an instance of ``cls``; raise ``TypeError`` otherwise, with the
+    hint "did you forget the ()?" when ``value`` is a class (``SGD`` instead of ``SGD(...)``).
+
+    Parameters
+    ----------
+    value : object
+    cls : type or tuple of types
+    name : str
+        Parameter name.
+    what : str
+        What is expected, e.g. "a minikd optimizer instance (SGD(...), Adam(...))".
+    """
+    if isinstance(value, cls):
+        return value
+    hint = " (a class: did you forget the ()?)" if isinstance(value, type) else ""
+    raise TypeError(f"{name} must be {what}, got {describe(value)}{hint}")

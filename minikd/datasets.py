@@ -17,7 +17,15 @@ from importlib import resources
 
 import numpy as np
 
-from ._validation import check_fraction, check_int, check_nonnegative_float, describe
+from ._validation import (
+    check_bool,
+    check_fraction,
+    check_int,
+    check_model_dtype,
+    check_nonnegative_float,
+    check_seed,
+    describe,
+)
 
 __all__ = ["load_digits", "train_test_split", "make_blobs", "label_subset"]
 
@@ -26,15 +34,9 @@ _DIGITS_PIXEL_MAX = 16
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_seed(seed):
+def _check_seed(seed) -> np.random.Generator:
     """None, a non-negative int, or a ``np.random.Generator`` -> a Generator."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return np.random.default_rng(seed)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"seed must be None, a non-negative int or a np.random.Generator, got {describe(seed)}"
-        )
-    return np.random.default_rng(check_int(seed, "seed", minimum=0))
+    return np.random.default_rng(check_seed(seed))
 
 
 def _as_array(x, name: str) -> np.ndarray:
@@ -45,16 +47,6 @@ def _as_array(x, name: str) -> np.ndarray:
         return np.asarray(x)
     except Exception as exc:
         raise TypeError(f"{name} must be an array with one entry per sample, got {describe(x)}: {exc}") from None
-
-
-def _check_float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {describe(dtype)}") from None
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 def _check_class_labels(y, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -135,9 +127,8 @@ def load_digits(return_images: bool = False, dtype=np.float64):
     >>> X.shape, y.shape, float(X.max())
     ((1797, 64), (1797,), 1.0)
     """
-    if not isinstance(return_images, (bool, np.bool_)):
-        raise TypeError(f"return_images must be a bool, got {describe(return_images)}")
-    dt = _check_float_dtype(dtype)
+    check_bool(return_images, "return_images")
+    dt = check_model_dtype(dtype)
     images, target = _digits_raw()
     X = images.astype(dt) / dt.type(_DIGITS_PIXEL_MAX)
     if not return_images:
@@ -211,8 +202,7 @@ def train_test_split(X, y, test_size=0.25, seed=None, stratify: bool = True):
         raise TypeError(
             f"test_size must be a fraction in (0, 1) or an int count, got {describe(test_size)}"
         )
-    if not isinstance(stratify, (bool, np.bool_)):
-        raise TypeError(f"stratify must be a bool, got {describe(stratify)}")
+    check_bool(stratify, "stratify")
     rng = _check_seed(seed)
 
     if not stratify:
@@ -276,8 +266,7 @@ def label_subset(y, fraction: float, seed=None, stratify: bool = True) -> np.nda
         raise ValueError(f"y must hold one label per sample, got {describe(y_given)}")
     n = y.shape[0]
     fraction = check_fraction(fraction, "fraction", low_open=True)
-    if not isinstance(stratify, (bool, np.bool_)):
-        raise TypeError(f"stratify must be a bool, got {describe(stratify)}")
+    check_bool(stratify, "stratify")
     rng = _check_seed(seed)
     n_keep = max(1, int(np.floor(fraction * n + 0.5)))
     if not stratify:
@@ -350,7 +339,7 @@ def make_blobs(n_samples: int = 300, n_features: int = 2, n_classes: int = 3,
         raise ValueError(
             f"center_box must be finite (low, high) with low < high and high - low finite, got {center_box!r}"
         )
-    dt = _check_float_dtype(dtype)
+    dt = check_model_dtype(dtype)
     rng = _check_seed(seed)
     centers = rng.uniform(low, high, size=(n_classes, n_features))  # (C, D)
     per_class = n_samples // n_classes + (np.arange(n_classes) < n_samples % n_classes)

@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_float_array, check_int, check_positive_float, describe
+from ._validation import check_float_array, check_positive_float, check_seed, describe
 
 __all__ = ["numerical_gradient", "rel_error", "check_gradients"]
 
@@ -166,7 +166,7 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
     dlogits : ndarray of shape (N, C), optional, for the model form
     inputs, analytic : sequences of float64 ndarrays, for the function form
     eps : float, default 1e-6
-    seed : int, default 0
+    seed : int >= 0 or numpy.random.Generator, default 0
         Seed of the random ``dlogits``.
 
     Returns
@@ -179,7 +179,7 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
         model = model_or_fn
         if X is None:
             raise ValueError("X must be given to check a model's gradients, got None")
-        seed = check_int(seed, "seed", minimum=0)
+        seed = check_seed(seed)
         eps = check_positive_float(eps, "eps")
         if any(p.dtype != np.float64 for p in model.params.values()):
             raise TypeError("check_gradients needs a float64 model; build it with dtype=np.float64")

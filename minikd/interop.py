@@ -52,6 +52,7 @@ from ._validation import (
     check_choice,
     check_float_array,
     check_fraction,
+    check_model_dtype,
     check_nonnegative_float,
     check_positive_float,
     describe,
@@ -344,12 +345,7 @@ def from_torch_state_dict(state_dict, activation: str = "relu", *, prefix=None, 
         raise ValueError("state_dict must hold at least one Linear layer ('0.weight', '0.bias'), got {}")
     activation = check_choice(activation, "activation", ACTIVATIONS)
     if dtype is not None:
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"dtype must be None, np.float32 or np.float64, got {describe(dtype)}") from None
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be None, np.float32 or np.float64, got {dtype}")
+        dtype = check_model_dtype(dtype)
     if prefix is not None:
         prefix = _check_prefix(prefix)
     prefix, layers = _parse_keys(state_dict, prefix)

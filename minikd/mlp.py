@@ -24,7 +24,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_choice, check_float_array, check_int, check_positive_float, describe
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_features,
+    check_float_array,
+    check_int,
+    check_model_dtype,
+    check_positive_float,
+    check_seed,
+    describe,
+)
 from .functional import _softmax
 from .layers import ACTIVATIONS, DenseCache, dense_backward, dense_forward
 
@@ -70,18 +80,6 @@ class MLPCache(NamedTuple):
     logits: np.ndarray
     single: bool = False
     need_input_grad: bool = False
-
-
-def _check_dtype(dtype) -> np.dtype:
-    if dtype is None or isinstance(dtype, bool):
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {describe(dtype)}")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {describe(dtype)}") from None
-    if dt not in _DTYPES.values():
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dt}")
-    return dt
 
 
 def _check_layer_sizes(layer_sizes) -> tuple[int, ...]:
@@ -141,10 +139,8 @@ class MLP:
     def __init__(self, layer_sizes, activation: str = "relu", seed=None, dtype=np.float64):
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
-        self.dtype = _check_dtype(dtype)
-        if not (seed is None or isinstance(seed, np.random.Generator)):
-            seed = check_int(seed, "seed", minimum=0)
-        rng = np.random.default_rng(seed)
+        self.dtype = check_model_dtype(dtype)
+        rng = np.random.default_rng(check_seed(seed))
 
         self.num_layers = len(self.layer_sizes) - 1
         self._keys = tuple((f"W{k}", f"b{k}") for k in range(1, self.num_layers + 1))
@@ -183,21 +179,7 @@ class MLP:
     # ------------------------------------------------------------------------- validation
     def _check_X(self, X) -> np.ndarray:
         """Validate X (shape (D,) or (N, D), finite, non-empty) and cast it to the model dtype."""
-        X = check_float_array(X, "X", ndim=(1, 2))
-        if X.shape[-1] != self.input_dim:
-            raise ValueError(
-                f"X must have {self.input_dim} features (layer_sizes[0]), got {X.shape[-1]} "
-                f"(X of shape {X.shape})"
-            )
-        if X.dtype != self.dtype:
-            with np.errstate(over="ignore"):
-                X = X.astype(self.dtype)
-            if not np.isfinite(X).all():
-                raise ValueError(
-                    f"X must fit in the model dtype {self.dtype}, got values of magnitude up to "
-                    f"{np.abs(X).max()} after the cast"
-                )
-        return X
+        return check_features(X, "X", self.input_dim, self.dtype)
 
     # ------------------------------------------------------------------------- forward
     def forward(self, X) -> np.ndarray:
@@ -234,8 +216,7 @@ class MLP:
             Pass it to :meth:`backward`. ``cache.layers[k].activation.out`` is the output of hidden
             layer ``k + 1``, ``cache.layers[k].dense.x`` the input of layer ``k + 1``.
         """
-        if not isinstance(need_input_grad, (bool, np.bool_)):
-            raise TypeError(f"need_input_grad must be a bool, got {describe(need_input_grad)}")
+        check_bool(need_input_grad, "need_input_grad")
         X = self._check_X(X)
         single = X.ndim == 1
         with np.errstate(over="ignore", invalid="ignore"):

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._validation import (
+    check_bool,
     check_float_array,
     check_fraction,
     check_int,
@@ -424,8 +425,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0):
         super().__init__(learning_rate)
         self._momentum = _check_beta(momentum, "momentum")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be a bool, got {describe(nesterov)}")
+        check_bool(nesterov, "nesterov")
         if nesterov and self._momentum == 0.0:
             raise ValueError(f"nesterov=True requires momentum > 0, got momentum={momentum!r}")
         self._nesterov = bool(nesterov)

@@ -61,9 +61,9 @@ def test_digits_look_like_digits():
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(return_images=1), TypeError, "return_images must be a bool"),
-    (dict(dtype=np.int32), ValueError, "dtype must be float32 or float64, got int32"),
-    (dict(dtype="nonsense"), TypeError, "dtype must be float32 or float64"),
+    (dict(return_images=1), TypeError, "return_images must be True or False"),
+    (dict(dtype=np.int32), TypeError, "dtype must be np.float32 or np.float64, got int32"),
+    (dict(dtype="nonsense"), TypeError, "dtype must be np.float32 or np.float64"),
 ])
 def test_digits_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -189,7 +189,7 @@ def test_split_accepts_one_hot_without_stratify_and_lists():
     (np.zeros((10, 2)), np.arange(10) % 2, dict(test_size="0.2"), TypeError, "test_size"),
     (np.zeros((10, 2)), np.arange(10) % 2, dict(seed=-1), ValueError, "seed must be an integer >= 0"),
     (np.zeros((10, 2)), np.arange(10) % 2, dict(seed=1.5), TypeError, "seed must be None"),
-    (np.zeros((10, 2)), np.arange(10) % 2, dict(stratify="yes"), TypeError, "stratify must be a bool"),
+    (np.zeros((10, 2)), np.arange(10) % 2, dict(stratify="yes"), TypeError, "stratify must be True or False"),
     (np.zeros((5, 2)), np.array([0, 0, 1, 1, 2]), {}, ValueError,
      "at least 2 samples of every class.*got 1 of class 2"),
     (np.zeros((10, 2)), np.arange(10) % 5, dict(test_size=2), ValueError,
@@ -282,7 +282,7 @@ def test_blobs_zero_std_puts_every_sample_on_its_centre():
     (dict(center_box=(0, np.inf)), ValueError, "center_box must be finite"),
     (dict(center_box=3), TypeError, "center_box must be a pair"),
     (dict(center_box=("a", "b")), TypeError, "two real numbers"),
-    (dict(dtype=np.float16), ValueError, "dtype must be float32 or float64"),
+    (dict(dtype=np.float16), TypeError, "dtype must be np.float32 or np.float64, got float16"),
     (dict(seed="0"), TypeError, "seed"),
 ])
 def test_blobs_bad_input(kwargs, exc, match):

@@ -280,7 +280,7 @@ def test_bad_arguments_of_from_torch_state_dict():
     sd = _sd()
     with pytest.raises(ValueError, match="activation must be one of"):
         from_torch_state_dict(sd, activation="gelu")
-    with pytest.raises(TypeError, match="dtype must be None, np.float32 or np.float64"):
+    with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64"):
         from_torch_state_dict(sd, dtype=np.int32)
     with pytest.raises(ValueError, match=r"prefix must be empty or end with '\.'"):
         from_torch_state_dict(_renamed(sd, {k: "net" + k for k in sd}), prefix="net")

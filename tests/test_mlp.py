@@ -446,7 +446,7 @@ def test_bad_backward_arguments():
     other_cache = MLP([4, 2], seed=0).forward_train(np.ones((5, 4)))[1]
     with pytest.raises(ValueError, match="cache must come from a forward pass of this 2-layer"):
         model.backward(np.ones((5, 2)), other_cache)
-    with pytest.raises(TypeError, match="need_input_grad must be a bool"):
+    with pytest.raises(TypeError, match="need_input_grad must be True or False"):
         model.forward_train(np.ones((5, 4)), need_input_grad="yes")
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         model.predict_proba(np.ones((5, 4)), temperature=0)

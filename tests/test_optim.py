@@ -522,7 +522,7 @@ def test_base_class_step_is_abstract():
     (SGD, dict(momentum=1.0), ValueError, r"momentum must be a number in \[0, 1\), got 1.0"),
     (SGD, dict(momentum=-0.1), ValueError, "momentum.*-0.1"),
     (SGD, dict(nesterov=True), ValueError, "nesterov=True requires momentum > 0"),
-    (SGD, dict(momentum=0.9, nesterov="yes"), TypeError, "nesterov must be a bool"),
+    (SGD, dict(momentum=0.9, nesterov="yes"), TypeError, "nesterov must be True or False"),
     (SGD, dict(weight_decay=-1e-4), ValueError, "weight_decay must be a finite number >= 0"),
     (Adam, dict(learning_rate=float("inf")), ValueError, "learning_rate.*inf"),
     (Adam, dict(beta1=1.0), ValueError, r"beta1 must be a number in \[0, 1\)"),
