@@ -2,12 +2,11 @@
 
 A pure-NumPy reference implementation of the teacher -> student training loop of
 Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network".
-See DESIGN.md for the public API; every name re-exported here is part of it.
+Every name re-exported here is public API (the contract is in the project's design notes).
 """
 
-__version__ = "0.1.0"
-
 from . import datasets, functional, gradcheck, interop, layers  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .checkpoint import (  # noqa: E402
     Checkpoint,
     CheckpointError,

@@ -53,6 +53,7 @@ import json
 import math
 import os
 import pickle
+import pickletools
 import re
 import socket
 import tempfile
@@ -62,7 +63,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_int, describe
+from ._checkpoint_format import CheckpointFormatError, decode, encode
+from ._run_state import (
+    History,
+    check_arrays_like,
+    check_dict,
+    check_early_stopping_state,
+    check_fingerprint,
+    check_history_state,
+    check_rng_state,
+    param_spec,
+)
+from ._validation import check_bool, check_int, describe
+from .layers import ACTIVATIONS
+from .mlp import MLP
+from .optim import SGD, Adam
 
 try:
     import fcntl
@@ -76,12 +91,20 @@ __all__ = [
     "Checkpoint",
     "load_checkpoint",
     "save_checkpoint",
+    "convert_legacy_checkpoint",
+    "CHECKPOINT_METRICS",
 ]
 
 FORMAT = "minikd-checkpoint"
-FORMAT_VERSION = 1
-_METRICS = ("loss", "soft_loss", "hard_loss", "val_loss", "val_accuracy", "teacher_agreement")
+FORMAT_VERSION = 2
+#: The metrics a checkpoint (and its index entry) may record, and that ``best_metric`` may name.
+CHECKPOINT_METRICS = ("loss", "soft_loss", "hard_loss", "val_loss", "val_accuracy", "teacher_agreement")
+_METRICS = CHECKPOINT_METRICS
 _VAL_METRICS = ("val_loss", "val_accuracy", "teacher_agreement")
+_TOP_KEYS = ("format", "format_version", "minikd_version", "epoch", "metrics", "student", "teacher", "optimizer",
+             "trainer")
+_TRAINER_KEYS = ("config", "rng_state", "early_stopping", "history", "fingerprint")
+_OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
 
 
 class CheckpointError(Exception):
@@ -134,13 +157,9 @@ class DistillationCheckpointConfig:
         if best_metric not in _METRICS:
             raise ValueError(f"best_metric must be one of {list(_METRICS)}, got {best_metric!r}")
         self.best_metric = best_metric
-        for name, value in (("lower_is_better", lower_is_better), ("save_teacher", save_teacher),
-                            ("save_student", save_student)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {describe(value)}")
-        self.lower_is_better = bool(lower_is_better)
-        self.save_teacher = bool(save_teacher)
-        self.save_student = bool(save_student)
+        self.lower_is_better = check_bool(lower_is_better, "lower_is_better")
+        self.save_teacher = check_bool(save_teacher, "save_teacher")
+        self.save_student = check_bool(save_student, "save_student")
         if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", prefix):
             raise ValueError(f"prefix must be a non-empty string of letters, digits, '-' and '_', got {prefix!r}")
         self.prefix = prefix
@@ -251,44 +270,28 @@ def _holder_is_gone(pid, host) -> bool:
     return False
 
 
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the NumPy array/dtype/scalar constructors; refuses every other global."""
-
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise CheckpointError(
-            f"refusing to load {module}.{name}: a minikd checkpoint holds only plain data and NumPy "
-            "arrays, so this file is not one (or was tampered with). Nothing in it was run."
-        )
-
-
 def save_checkpoint(path, state: dict) -> Path:
-    """Write a checkpoint dict atomically (a pickle of plain data, protocol 4).
+    """Write a checkpoint dict atomically, in checkpoint format 2.
 
     Parameters
     ----------
     path : str or path
         Destination file; its directory must exist.
     state : dict
-        Plain data: the dict built by :class:`CheckpointManager` (format keys are added here).
+        Plain data (dicts with str keys, lists, tuples, str, int, float, bool, None, bytes and
+        NumPy arrays of bool, integer or float dtypes): the dict a trainer builds for its
+        checkpoints (the format keys are added here).
 
     Returns
     -------
     Path
+
+    Raises
+    ------
+    TypeError
+        If ``state`` holds anything else (the message names where).
+    CheckpointError
+        If the file cannot be written (the ``OSError`` is its ``__cause__``); nothing is replaced then.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path (str or os.PathLike), got {describe(path)}")
@@ -297,9 +300,9 @@ def save_checkpoint(path, state: dict) -> Path:
         raise TypeError(f"state must be a dict of plain data, got {describe(state)}")
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
     try:
-        data = pickle.dumps(payload, protocol=4)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        raise TypeError(f"state must hold only plain data and NumPy arrays, got something unpicklable: {exc}") from None
+        data = encode(payload)
+    except TypeError as exc:
+        raise TypeError(f"state must hold only plain data and NumPy arrays: {exc}") from None
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:
@@ -310,45 +313,184 @@ def save_checkpoint(path, state: dict) -> Path:
     return path
 
 
-def _read_checkpoint_dict(path) -> dict:
+def _read_bytes(path) -> tuple[Path, bytes]:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path (str or os.PathLike), got {describe(path)}")
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        return path, path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {str(path)!r}: the file does not exist") from None
     except IsADirectoryError:
         raise CheckpointError(f"{str(path)!r} is a directory, not a checkpoint file") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
+
+
+def _peek_version(data: bytes):
+    """The format version that a minikd checkpoint declares in its first opcodes, without unpickling.
+
+    Both formats start with the dict entries ``"format": "minikd-checkpoint"`` and
+    ``"format_version": N``; only the leading opcodes are parsed (by ``pickletools``, which runs
+    nothing). None if the file does not start that way.
+    """
+    values = []
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(raw)).load()
-    except CheckpointError as exc:
-        raise CheckpointError(f"{str(path)!r}: {exc}") from None
-    except Exception as exc:  # truncated or corrupt data raise many kinds of errors
+        for opcode, arg, _ in pickletools.genops(io.BytesIO(data[:256])):
+            if arg is not None and opcode.name not in ("PROTO", "FRAME", "MEMOIZE", "BINPUT", "LONG_BINPUT"):
+                values.append(arg)
+            if len(values) >= 4:
+                break
+    except Exception:  # a broken or foreign stream: not a recognisable minikd checkpoint
+        return None
+    if values[:3] == ["format", FORMAT, "format_version"] and len(values) == 4 and type(values[3]) is int:
+        return values[3]
+    return None
+
+
+def _read_checkpoint_dict(path) -> tuple[Path, dict]:
+    """Read and decode a checkpoint file into plain data (the format checks; the schema comes after)."""
+    path, data = _read_bytes(path)
+    version = _peek_version(data)
+    if version == 1:
         raise CheckpointError(
-            f"{str(path)!r} is not a readable minikd checkpoint (truncated or corrupt): "
-            f"{type(exc).__name__}: {exc}"
+            f"{str(path)!r} was written by minikd 0.1 (checkpoint format 1), which stored NumPy arrays as "
+            "pickled objects. Format 1 is not loaded: rebuilding those arrays goes through NumPy's C "
+            "reconstructors, which a crafted file can crash or worse. If you wrote this file yourself, "
+            "convert it once with minikd.checkpoint.convert_legacy_checkpoint(path, trusted=True)."
+        )
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint format version {version}, newer than this minikd understands "
+            f"({FORMAT_VERSION}); upgrade minikd to load it"
+        )
+    try:
+        obj = decode(data)
+    except CheckpointFormatError as exc:
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable minikd checkpoint (truncated or corrupt, or crafted): {exc}. "
+            "Nothing in it was run."
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a minikd checkpoint (no '{FORMAT}' format marker)")
-    version = obj.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{str(path)!r} has checkpoint format version {version!r}, newer than this minikd "
-            f"understands ({FORMAT_VERSION}); upgrade minikd to load it"
-        )
-    for key in ("epoch", "student", "optimizer", "rng_state", "early_stopping", "history", "trainer", "metrics"):
-        if key not in obj:
-            raise CheckpointError(f"{str(path)!r} is missing the field {key!r}: corrupt or foreign checkpoint")
-    return obj
+    if obj.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{str(path)!r} has checkpoint format version {describe(obj.get('format_version'))}; "
+                              f"this minikd reads version {FORMAT_VERSION}")
+    return path, obj
+
+
+# ---------------------------------------------------------------------------- the schema
+def _check_model(value, where: str):
+    """A saved MLP (``{"config", "params"}``): the config's rules, then every parameter's shape
+    and dtype from the config, before a model of that size is built (it cannot be larger than
+    the arrays the file really holds)."""
+    if value is None:
+        return None
+    check_dict(value, where, ("config", "params"))
+    config = check_dict(value["config"], f"{where}['config']", ("layer_sizes", "activation", "dtype"))
+    sizes = config["layer_sizes"]
+    _require(isinstance(sizes, list) and len(sizes) >= 2
+             and all(type(n) is int and 1 <= n <= 2**31 for n in sizes),
+             f"{where}['config']['layer_sizes']", "a list of at least 2 ints in [1, 2**31]", sizes)
+    _require(config["activation"] in ACTIVATIONS, f"{where}['config']['activation']",
+             f"one of {sorted(ACTIVATIONS)}", config["activation"])
+    _require(config["dtype"] in ("float32", "float64"), f"{where}['config']['dtype']",
+             "'float32' or 'float64'", config["dtype"])
+    dtype = np.dtype(config["dtype"])
+    spec = {}
+    for k in range(1, len(sizes)):
+        spec[f"W{k}"] = ((sizes[k - 1], sizes[k]), dtype)
+        spec[f"b{k}"] = ((sizes[k],), dtype)
+    check_arrays_like(value["params"], f"{where}['params']", spec)
+    return MLP.from_config(config, params=value["params"])
+
+
+def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:
+    """``{"config": {"name", ...hyperparameters}, "state": Optimizer.state_dict()}``.
+
+    For minikd's own optimizers (SGD, Adam) the optimizer is rebuilt from its config and loads the
+    state (its own checks). The state of any other class (a user's subclass) is checked for its
+    structure only; its ``load_state_dict`` checks the rest on resume. Either way every buffer
+    must be shaped like the student's parameter it belongs to.
+    """
+    check_dict(value, where, ("config", "state"))
+    config, state = value["config"], value["state"]
+    _require(isinstance(config, dict) and isinstance(config.get("name"), str), f"{where}['config']",
+             "a dict with the optimizer's class 'name' and hyperparameters", config)
+    hyper = {k: v for k, v in config.items() if k != "name"}
+    _require(all(v is None or type(v) in (bool, int, float, str) for v in hyper.values()), f"{where}['config']",
+             "a dict of plain hyperparameters (numbers, bools, strings, None)", config)
+    check_dict(state, f"{where}['state']", ("format_version", "type", "config", "t", "buffers"))
+    _require(state["type"] == config["name"], f"{where}['state']['type']", repr(config["name"]), state["type"])
+    _require(state["config"] == hyper, f"{where}['state']['config']", f"equal to {where}['config'] without 'name'",
+             state["config"])
+    _require(type(state["t"]) is int and state["t"] >= 0, f"{where}['state']['t']", "an int >= 0", state["t"])
+    check_dict(state["buffers"], f"{where}['state']['buffers']")
+    for name, buffers in state["buffers"].items():
+        at = f"{where}['state']['buffers'][{name!r}]"
+        if spec is not None:
+            check_arrays_like(buffers, at, spec, subset=True)
+        else:
+            check_dict(buffers, at)
+    if config["name"] in _OPTIMIZERS:
+        try:
+            _OPTIMIZERS[config["name"]](**hyper).load_state_dict(state)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where} is not a valid {config['name']} state: {exc}") from None
+    return config, state
+
+
+def _check_trainer_state(value, where: str, epoch: int, spec: dict | None):
+    """A trainer's ``state_dict()``: its config (compared on resume), the generator's state, the
+    early-stopping state, the history and the run's fingerprint (None in a converted format-1 file)."""
+    check_dict(value, where, _TRAINER_KEYS)
+    _require(isinstance(value["config"], dict) and isinstance(value["config"].get("trainer"), str),
+             f"{where}['config']", "a dict of the trainer's settings", value["config"])
+    check_rng_state(value["rng_state"], f"{where}['rng_state']")
+    check_early_stopping_state(value["early_stopping"], f"{where}['early_stopping']", epoch, spec)
+    history = check_history_state(value["history"], f"{where}['history']", epoch)
+    if value["fingerprint"] is not None:
+        check_fingerprint(value["fingerprint"], f"{where}['fingerprint']")
+    return history
+
+
+def _require(ok: bool, where: str, rule: str, value) -> None:
+    if not ok:
+        raise ValueError(f"{where} must be {rule}, got {describe(value)}")
+
+
+def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
+    """Every field of a decoded checkpoint against the schema, as a :class:`Checkpoint`."""
+    try:
+        check_dict(raw, "the checkpoint", _TOP_KEYS)
+        epoch = raw["epoch"]
+        _require(type(epoch) is int and epoch >= 1, "epoch", "an int >= 1", epoch)
+        metrics = raw["metrics"]
+        _require(isinstance(metrics, dict) and set(metrics) <= set(CHECKPOINT_METRICS)
+                 and all(v is None or type(v) in (int, float) for v in metrics.values()),
+                 "metrics", f"a dict of {list(CHECKPOINT_METRICS)} -> number or None", metrics)
+        _require(isinstance(raw["minikd_version"], str) and len(raw["minikd_version"]) <= 100,
+                 "minikd_version", "a short string", raw["minikd_version"])
+        student = _check_model(raw["student"], "student")
+        teacher = _check_model(raw["teacher"], "teacher")
+        spec = None if student is None else param_spec(student.params)
+        optimizer_config, optimizer_state = _check_optimizer(raw["optimizer"], "optimizer", spec)
+        history = _check_trainer_state(raw["trainer"], "trainer", epoch, spec)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{str(path)!r} holds a malformed checkpoint: {exc}") from None
+    trainer = raw["trainer"]
+    return Checkpoint(
+        path=path, epoch=epoch, metrics=dict(metrics), student=student, teacher=teacher, history=history,
+        optimizer_state=optimizer_state, optimizer_config=optimizer_config, trainer_config=trainer["config"],
+        rng_state=trainer["rng_state"], early_stopping_state=trainer["early_stopping"],
+        minikd_version=raw["minikd_version"], trainer_state=trainer, fingerprint=trainer["fingerprint"], raw=raw,
+    )
 
 
 # ---------------------------------------------------------------------------- loaded checkpoints
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint.
+    """A loaded checkpoint: every field validated against the schema.
 
     Attributes
     ----------
@@ -362,8 +504,17 @@ class Checkpoint:
     teacher : MLP or None
         The teacher, if it was saved.
     history : History
-    optimizer_state, optimizer_config, trainer_config, rng_state, early_stopping_state : dict
+    optimizer_state, optimizer_config : dict
+        ``Optimizer.state_dict()`` and ``{"name": class name, **get_config()}``.
+    trainer_state : dict
+        The trainer's ``state_dict()``: ``config``, ``rng_state``, ``early_stopping``, ``history``,
+        ``fingerprint``.
+    trainer_config, rng_state, early_stopping_state, fingerprint : dict
+        The same entries of ``trainer_state`` (``fingerprint`` is None in a converted format-1 file).
     minikd_version : str
+        The version that wrote the file.
+    raw : dict
+        The decoded file.
     """
 
     path: Path
@@ -371,59 +522,25 @@ class Checkpoint:
     metrics: dict
     student: object
     teacher: object
-    history: object
+    history: History
     optimizer_state: dict
     optimizer_config: dict
     trainer_config: dict
     rng_state: dict
     early_stopping_state: dict
     minikd_version: str
+    trainer_state: dict = field(repr=False, default_factory=dict)
+    fingerprint: dict | None = field(repr=False, default=None)
     raw: dict = field(repr=False, default_factory=dict)
-
-    def restore_into(self, trainer, student, optimizer, history) -> None:
-        """Put this checkpoint's state into a trainer, student, optimizer and history (for resume).
-
-        Raises
-        ------
-        ValueError
-            If the student's architecture, the optimizer, the strategy, the seed or the trainer
-            differ from the checkpoint's: a resumed run would silently not be the same run.
-        """
-        if self.student is None:
-            raise ValueError(f"checkpoint {str(self.path)!r} holds no student (save_student=False); cannot resume")
-        saved, current = self.student.get_config(), student.get_config()
-        if saved != current:
-            raise ValueError(
-                f"cannot resume: the student's architecture {current} differs from the checkpoint's {saved}"
-            )
-        mine = trainer.get_config()
-        for key in sorted(set(mine) | set(self.trainer_config)):
-            if mine.get(key) != self.trainer_config.get(key):
-                raise ValueError(
-                    f"cannot resume: trainer setting {key!r} is {mine.get(key)!r} now but "
-                    f"{self.trainer_config.get(key)!r} in the checkpoint {str(self.path)!r}; "
-                    "a resumed run must use the same strategy, seed and early-stopping settings"
-                )
-        opt_now = {"name": type(optimizer).__name__, **optimizer.get_config()}
-        if opt_now != self.optimizer_config:
-            raise ValueError(
-                f"cannot resume: the optimizer {opt_now} differs from the checkpoint's {self.optimizer_config}"
-            )
-        student.set_params(self.student.params)
-        optimizer.load_state_dict(self.optimizer_state)
-        trainer.rng.bit_generator.state = self.rng_state
-        trainer.early_stopping.load_state_dict(self.early_stopping_state)
-        for key, value in self.history.__dict__.items():
-            setattr(history, key, list(value) if isinstance(value, list) else value)
 
 
 def load_checkpoint(path) -> Checkpoint:
-    """Load a minikd checkpoint safely.
+    """Load a minikd checkpoint safely: no code runs, no crafted byte reaches a C reconstructor.
 
     Parameters
     ----------
     path : str or path
-        A ``{prefix}_epoch{NNNN}.pkl`` file.
+        A ``{prefix}_epoch{NNNN}.pkl`` file (checkpoint format 2).
 
     Returns
     -------
@@ -432,32 +549,96 @@ def load_checkpoint(path) -> Checkpoint:
     Raises
     ------
     CheckpointError
-        Missing, truncated, corrupt, foreign or newer-format files, and any pickle that asks to
-        load something other than plain data and NumPy arrays (nothing in such a file is run).
+        For every problem with the file, naming it: missing, truncated, corrupt, foreign,
+        written by minikd 0.1 (see :func:`convert_legacy_checkpoint`) or by a newer version,
+        any pickle opcode other than those of plain data, arrays whose bytes do not match
+        their dtype and shape, more array data than the file holds, and any field that breaks
+        the schema (the message names the field, the rule and the value).
+    TypeError
+        If ``path`` is not a path.
     """
-    from .mlp import MLP
-    from .trainer import History
+    path, raw = _read_checkpoint_dict(path)
+    return _check_checkpoint(raw, path)
 
-    raw = _read_checkpoint_dict(path)
+
+def convert_legacy_checkpoint(path, trusted: bool = False, output=None) -> Path:
+    """Rewrite a checkpoint of minikd 0.1 (format 1) in format 2 — only for a file you wrote yourself.
+
+    Format 1 stored NumPy arrays as pickled objects, so reading it means unpickling with NumPy's
+    own reconstructors, which a crafted file can crash (or make read arbitrary memory): that is
+    why :func:`load_checkpoint` refuses it and why this function needs ``trusted=True``. The
+    converted file carries no run fingerprint (format 1 had none): resuming from it cannot check
+    that the data are the same, and says so.
+
+    Parameters
+    ----------
+    path : str or path
+        The format-1 file.
+    trusted : bool, default False
+        Must be True: you confirm that you wrote the file yourself.
+    output : str or path, optional
+        Where to write the format-2 file; default: replace ``path`` (atomically, after the
+        converted state has passed every check of :func:`load_checkpoint`).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        Without ``trusted=True``.
+    CheckpointError
+        If the file is not a format-1 minikd checkpoint, or its converted state breaks the schema.
+    """
+    if trusted is not True:
+        raise ValueError(
+            "trusted must be True to convert a format-1 checkpoint: reading it unpickles NumPy objects, "
+            f"which is only safe for a file you wrote yourself, got trusted={trusted!r}"
+        )
+    path, data = _read_bytes(path)
+    if _peek_version(data) != 1:
+        raise CheckpointError(f"{str(path)!r} is not a minikd 0.1 checkpoint (format 1)")
     try:
-        student = None
-        if raw["student"] is not None:
-            student = MLP.from_config(raw["student"]["config"], params=raw["student"]["params"])
-        teacher = None
-        if raw.get("teacher") is not None:
-            teacher = MLP.from_config(raw["teacher"]["config"], params=raw["teacher"]["params"])
-        history = History.from_dict(raw["history"])
-        epoch = int(raw["epoch"])
-    except CheckpointError:
-        raise
+        old = _LegacyUnpickler(io.BytesIO(data)).load()
+        state = {
+            "minikd_version": str(old["minikd_version"]), "epoch": old["epoch"], "metrics": old["metrics"],
+            "student": old["student"], "teacher": old.get("teacher"), "optimizer": old["optimizer"],
+            "trainer": {"config": old["trainer"], "rng_state": old["rng_state"],
+                        "early_stopping": old["early_stopping"], "history": old["history"], "fingerprint": None},
+        }
+        encoded = encode({"format": FORMAT, "format_version": FORMAT_VERSION, **state})
     except Exception as exc:
-        raise CheckpointError(f"{str(path)!r} holds malformed checkpoint data: {type(exc).__name__}: {exc}") from None
-    return Checkpoint(
-        path=Path(path), epoch=epoch, metrics=dict(raw["metrics"]), student=student, teacher=teacher,
-        history=history, optimizer_state=raw["optimizer"]["state"], optimizer_config=raw["optimizer"]["config"],
-        trainer_config=raw["trainer"], rng_state=raw["rng_state"], early_stopping_state=raw["early_stopping"],
-        minikd_version=str(raw.get("minikd_version")), raw=raw,
-    )
+        raise CheckpointError(f"{str(path)!r} could not be converted: {type(exc).__name__}: {exc}") from None
+    target = path if output is None else Path(output)
+    _check_checkpoint(decode(encoded), target)
+    try:
+        _atomic_write_bytes(target, encoded)
+    except OSError as exc:
+        raise CheckpointError(f"could not write {str(target)!r}: {type(exc).__name__}: {exc}") from exc
+    return target
+
+
+class _LegacyUnpickler(pickle.Unpickler):
+    """Format 1's reader (minikd 0.1): NumPy's array, dtype and scalar reconstructors and nothing else.
+
+    Refuses every other global, but cannot protect against a crafted dtype state: used only by
+    :func:`convert_legacy_checkpoint` on files the user vouches for.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise CheckpointError(f"refusing to load {module}.{name}: not part of a minikd 0.1 checkpoint")
 
 
 # ---------------------------------------------------------------------------- the manager
@@ -760,12 +941,10 @@ class CheckpointManager:
         )
 
     # -- run hooks
-    def check_run(self, has_validation: bool, trainer=None) -> None:
-        """Fail early if ``best_metric`` cannot be produced by this run, the teacher cannot be saved,
-        or ``checkpoint_directory`` cannot be a directory (it, or one of its parents, is a file)."""
+    def check_run(self, has_validation: bool) -> None:
+        """Fail early if ``best_metric`` cannot be produced by this run or ``checkpoint_directory``
+        cannot be a directory (it, or one of its parents, is a file)."""
         self._check_directory()
-        if self.config.save_teacher and trainer is not None:
-            self._teacher_state(trainer)
         if self.config.best_metric in _VAL_METRICS and not has_validation:
             raise ValueError(
                 f"checkpoint_config.best_metric is {self.config.best_metric!r}, which needs "
@@ -849,46 +1028,31 @@ class CheckpointManager:
             message += f"; could not remove {', '.join(failed)}"
         warnings.warn(message, UserWarning, stacklevel=4)
 
-    def on_epoch_end(self, trainer, epoch: int, epochs: int, student, optimizer, history, logs: dict,
-                     final: bool) -> Path | None:
-        """Save if this epoch is due (every ``save_every_epochs``, and the final one); prune."""
-        if not (epoch % self.config.save_every_epochs == 0 or final):
-            return None
-        return self.save(trainer, epoch, student, optimizer, history, logs)
+    def due(self, epoch: int, final: bool) -> bool:
+        """Whether the checkpoint of ``epoch`` is to be written: every ``save_every_epochs``, and the final one."""
+        return epoch % self.config.save_every_epochs == 0 or final
 
-    def save(self, trainer, epoch: int, student, optimizer, history, logs: dict) -> Path:
+    def save(self, epoch: int, state: dict, metrics: dict) -> Path:
         """Write the checkpoint of ``epoch``, update the index, prune what is no longer kept.
 
-        Builds the checkpoint's plain-data state from the trainer, student, optimizer and history;
-        :meth:`_commit` does everything that touches files.
+        Parameters
+        ----------
+        epoch : int
+            The number of completed epochs.
+        state : dict
+            The plain-data state to store (built by the trainer; see :func:`load_checkpoint`).
+        metrics : dict of str -> float or None
+            The epoch's metrics, recorded in the index and used to rank checkpoints.
 
         Raises
         ------
-        TrainingDivergedError
-            If the student's parameters or the optimizer's state are not finite (the last update
-            overflowed): such a state is never written, since it could not be loaded or resumed.
         CheckpointError
             If the directory, the checkpoint or the index cannot be written (its ``__cause__`` is the
             ``OSError``). The earlier checkpoints and the index are then as they were, and so is the
             directory (a checkpoint whose index entry could not be written is removed again).
         """
-        metrics = {k: (None if logs.get(k) is None else float(logs[k])) for k in _METRICS if k in logs}
-        state = {
-            "minikd_version": _version(),
-            "epoch": int(epoch),
-            "metrics": metrics,
-            "student": {"config": student.get_config(), "params": {k: v.copy() for k, v in student.params.items()}}
-            if self.config.save_student else None,
-            "teacher": self._teacher_state(trainer) if self.config.save_teacher else None,
-            "optimizer": {"config": {"name": type(optimizer).__name__, **optimizer.get_config()},
-                          "state": optimizer.state_dict()},
-            "rng_state": trainer.rng.bit_generator.state,
-            "early_stopping": trainer.early_stopping.state_dict(),
-            "history": history.to_dict(),
-            "trainer": trainer.get_config(),
-        }
-        _check_finite_state(epoch, student.params, state["optimizer"]["state"])
-        return self._commit(int(epoch), self._checkpoint_name(int(epoch)), state, metrics)
+        epoch = check_int(epoch, "epoch", minimum=1)
+        return self._commit(epoch, self._checkpoint_name(epoch), {**state, "metrics": metrics}, metrics)
 
     def _commit(self, epoch: int, name: str, state: dict, metrics: dict) -> Path:
         """Write the checkpoint ``name`` of ``epoch``, then the index naming it, then prune. Plain data only.
@@ -984,32 +1148,6 @@ class CheckpointManager:
         drop = [e for e in entries if e["file"] not in kept_files]
         return keep, drop
 
-    @staticmethod
-    def _teacher_state(trainer):
-        teacher = getattr(trainer, "teacher", None)
-        model = getattr(teacher, "model", None)
-        if model is None or not hasattr(model, "get_config"):
-            raise ValueError(
-                "checkpoint_config.save_teacher=True needs a teacher that is an MLP (or a "
-                f"TeacherModelWrapper of one), got {describe(teacher)}"
-            )
-        return {"config": model.get_config(), "params": {k: v.copy() for k, v in model.params.items()}}
-
-
-def _check_finite_state(epoch: int, params: dict, optimizer_state: dict) -> None:
-    """Refuse to checkpoint a diverged state (load_checkpoint and resume would reject it)."""
-    arrays = [(f"the student's params[{k!r}]", v) for k, v in params.items()]
-    for buffer_name, buffers in optimizer_state.get("buffers", {}).items():
-        arrays += [(f"the optimizer's {buffer_name!r} state for {k!r}", v) for k, v in buffers.items()]
-    for what, arr in arrays:
-        if not np.isfinite(arr).all():
-            from .trainer import TrainingDivergedError
-
-            raise TrainingDivergedError(
-                f"training diverged at epoch {epoch}: after its last update {what} is not finite. "
-                "No checkpoint was written for this epoch; the earlier checkpoints are intact. "
-                "Try a smaller learning rate.", epoch=epoch)
-
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -1029,9 +1167,3 @@ def _finite_float(value) -> float | None:
 def _short_repr(value, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__

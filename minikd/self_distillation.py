@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_int, describe
+from ._validation import check_bool, check_instance, check_int, check_seed, describe
 from .mlp import MLP
-from .trainer import History, KnowledgeDistillationTrainer, SupervisedTrainer, _check_bool, _check_student
+from .optim import SGD
+from .strategies import DistillationStrategy
+from .trainer import History, KnowledgeDistillationTrainer, SupervisedTrainer, _check_student
 
 __all__ = ["SelfDistillationTrainer", "SelfDistillationResult"]
 
@@ -75,7 +77,7 @@ class SelfDistillationTrainer:
     generations : int >= 1, default 2
         Number of models trained, generation 0 included: 1 trains only generation 0 (on the
         labels), 2 adds one born-again student, and so on.
-    seed : int >= 0 or None, default None
+    seed : int >= 0, numpy.random.Generator or None, default None
         Seeds everything the trainer draws: ``np.random.SeedSequence(seed).spawn(generations)``
         gives each generation k its own child sequence, from which two integers are drawn:
         the initialisation seed of the fresh network (k >= 1) and the shuffling seed of its
@@ -138,14 +140,8 @@ class SelfDistillationTrainer:
     def __init__(self, distillation_strategy, generations: int = 2, seed: int | None = None,
                  use_early_stopping: bool = False, early_stopping_min_delta: float = 0.001,
                  early_stopping_patience: int = 5, restore_best_weights: bool = True):
-        from .strategies import DistillationStrategy
-
-        if not isinstance(distillation_strategy, DistillationStrategy):
-            hint = " (a class: did you forget the ()?)" if isinstance(distillation_strategy, type) else ""
-            raise TypeError(
-                "distillation_strategy must be a minikd DistillationStrategy instance, got "
-                f"{describe(distillation_strategy)}{hint}"
-            )
+        check_instance(distillation_strategy, DistillationStrategy, "distillation_strategy",
+                       "a minikd DistillationStrategy instance")
         if not getattr(distillation_strategy, "uses_teacher", True):
             raise ValueError(
                 "distillation_strategy must use the teacher (uses_teacher True) for self-distillation, got "
@@ -153,10 +149,10 @@ class SelfDistillationTrainer:
             )
         self.strategy = distillation_strategy
         self.generations = check_int(generations, "generations", minimum=1)
-        self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
+        self.seed = check_seed(seed)
         # the trainers validate these again; checking them here fails before any training
         self._trainer_kwargs = {
-            "use_early_stopping": _check_bool(use_early_stopping, "use_early_stopping"),
+            "use_early_stopping": check_bool(use_early_stopping, "use_early_stopping"),
             "early_stopping_min_delta": early_stopping_min_delta,
             "early_stopping_patience": early_stopping_patience,
             "restore_best_weights": restore_best_weights,
@@ -178,7 +174,8 @@ class SelfDistillationTrainer:
             One per generation; ``"init"`` is None for generation 0. With ``seed=None`` every
             call draws new seeds.
         """
-        children = np.random.SeedSequence(self.seed).spawn(self.generations)
+        entropy = int(self.seed.integers(2**63)) if isinstance(self.seed, np.random.Generator) else self.seed
+        children = np.random.SeedSequence(entropy).spawn(self.generations)
         seeds = []
         for k, child in enumerate(children):
             init, shuffle = (int(s) for s in child.generate_state(2))
@@ -267,8 +264,6 @@ class SelfDistillationTrainer:
 
 def _optimizer_factory(optimizer):
     """A zero-argument callable giving a new optimizer per generation (see ``train``)."""
-    from .optim import SGD
-
     if optimizer is None:
         return lambda: SGD(learning_rate=0.01, momentum=0.9)
     if not isinstance(optimizer, type) and callable(getattr(optimizer, "_step", None)):

@@ -19,17 +19,40 @@ these two trainers once per generation to distil a model into fresh copies of it
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_float_array, check_int, check_labels, check_nonnegative_float, describe
+from ._run_state import (
+    FINGERPRINT_KEYS,
+    History,
+    TrainingDivergedError,
+    check_early_stopping_state,
+    check_history_state,
+    check_rng_state,
+    hash_array,
+)
+from ._validation import (
+    check_bool,
+    check_features,
+    check_instance,
+    check_int,
+    check_labels,
+    check_nonnegative_float,
+    check_seed,
+    describe,
+)
+from ._version import __version__
+from .checkpoint import CHECKPOINT_METRICS, CheckpointManager, load_checkpoint
+from .optim import SGD, Optimizer
+from .strategies import CrossEntropyLoss, DistillationStrategy
+from .teachers import EnsembleTeacher, as_teacher
 
 __all__ = [
     "TrainingDivergedError",
@@ -42,21 +65,6 @@ __all__ = [
     "SelfDistillationTrainer",
     "SelfDistillationResult",
 ]
-
-
-class TrainingDivergedError(RuntimeError):
-    """Raised when a loss or gradient stops being finite; the student keeps its last finite parameters.
-
-    Attributes
-    ----------
-    epoch, batch : int
-        Where it happened (both 1-based).
-    """
-
-    def __init__(self, message: str, epoch: int | None = None, batch: int | None = None):
-        super().__init__(message)
-        self.epoch = epoch
-        self.batch = batch
 
 
 class StepRecord(NamedTuple):
@@ -88,56 +96,6 @@ class StepRecord(NamedTuple):
     batch_size: int
 
 
-@dataclass
-class History:
-    """Per-epoch record of a training run (lists have one entry per completed epoch).
-
-    Attributes
-    ----------
-    epochs : list of int
-        The 1-based epoch numbers.
-    loss, soft_loss, hard_loss : list of float (None entries where a part does not exist)
-        Training loss, the **sample-weighted** mean over the epoch's batches (not the mean of
-        batch means, which over-weights a short last batch).
-    val_loss, val_accuracy, teacher_agreement : list of float
-        With ``validation_data`` (empty otherwise). ``teacher_agreement`` is the share of
-        validation samples on which the student's and teacher's argmax agree.
-    epoch_time : list of float
-        Wall-clock seconds per epoch.
-    best_epoch : int or None
-        The epoch with the best monitored value (early stopping), else the last epoch.
-    stopped_epoch : int or None
-        The epoch after which early stopping (or a callback) ended the run; None if it ran out.
-    """
-
-    epochs: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    soft_loss: list = field(default_factory=list)
-    hard_loss: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    val_accuracy: list = field(default_factory=list)
-    teacher_agreement: list = field(default_factory=list)
-    epoch_time: list = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_epoch: int | None = None
-
-    def to_dict(self) -> dict:
-        """Plain-data copy (for checkpoints)."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        """Rebuild from :meth:`to_dict` output."""
-        h = cls()
-        for k in h.__dict__:
-            if k in d:
-                setattr(h, k, list(d[k]) if isinstance(d[k], list) else d[k])
-        return h
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-
 class EarlyStopping:
     """Stop when the monitored value has not improved for ``patience`` epochs; restore the best weights.
 
@@ -162,7 +120,7 @@ class EarlyStopping:
         self.patience = check_int(patience, "patience", minimum=1)
         self.min_delta = check_nonnegative_float(min_delta, "min_delta")
         self.lower_is_better = bool(lower_is_better)
-        self.restore_best_weights = _check_bool(restore_best_weights, "restore_best_weights")
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         self.reset()
 
     def reset(self) -> None:
@@ -250,34 +208,28 @@ class KnowledgeDistillationTrainerBase:
     early_stopping_patience : int, default 5
     restore_best_weights : bool, default True
         With early stopping: end with the parameters of the best epoch.
-    seed : int or None
-        Seeds the one ``np.random.default_rng`` that shuffles batches. The same seed gives
-        bit-identical students; None draws fresh entropy.
+    seed : int >= 0, numpy.random.Generator or None
+        Seeds the one ``np.random.default_rng`` that shuffles batches, created anew at the start of
+        every ``train`` call: the same int seed gives bit-identical students; None draws fresh
+        entropy. A Generator is used as it is and advanced (each ``train`` call continues it).
     """
 
     def __init__(self, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
                  early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
                  restore_best_weights: bool = True, seed: int | None = None):
-        from .strategies import DistillationStrategy
-
-        if not isinstance(distillation_strategy, DistillationStrategy):
-            hint = " (a class: did you forget the ()?)" if isinstance(distillation_strategy, type) else ""
-            raise TypeError(
-                "distillation_strategy must be a minikd DistillationStrategy instance, got "
-                f"{describe(distillation_strategy)}{hint}"
-            )
-        self.strategy = distillation_strategy
+        self.strategy = check_instance(distillation_strategy, DistillationStrategy, "distillation_strategy",
+                                       "a minikd DistillationStrategy instance")
         if checkpoint_config is not None and not hasattr(checkpoint_config, "checkpoint_directory"):
             raise TypeError(
                 f"checkpoint_config must be a DistillationCheckpointConfig or None, got {describe(checkpoint_config)}"
             )
         self.checkpoint_config = checkpoint_config
-        self.use_early_stopping = _check_bool(use_early_stopping, "use_early_stopping")
+        self.use_early_stopping = check_bool(use_early_stopping, "use_early_stopping")
         check_int(early_stopping_patience, "early_stopping_patience", minimum=1)
         check_nonnegative_float(early_stopping_min_delta, "early_stopping_min_delta")
         self.early_stopping = EarlyStopping(early_stopping_patience, early_stopping_min_delta,
                                             restore_best_weights=restore_best_weights)
-        self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
+        self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
         self.history = None
 
@@ -445,8 +397,6 @@ class KnowledgeDistillationTrainerBase:
         -------
         History
         """
-        from .optim import SGD
-
         _check_student(student)
         X = _check_X(X, "X", student)
         n = X.shape[0]
@@ -481,15 +431,22 @@ class KnowledgeDistillationTrainerBase:
         self.rng = np.random.default_rng(self.seed)
         manager = None
         if self.checkpoint_config is not None:
-            from .checkpoint import CheckpointManager
-
             manager = CheckpointManager(self.checkpoint_config)
-            manager.check_run(has_validation=X_val is not None, trainer=self)
+            manager.check_run(has_validation=X_val is not None)
+            if self.checkpoint_config.save_teacher:
+                self._teacher_checkpoint_state()  # refuses a teacher that cannot be saved, before any work
             manager.acquire()  # one run per checkpoint directory and prefix; released in the finally below
         try:
+            self._begin_train(X, X_val, student.dtype)
+            self._learn_teacher_dimension(X)  # a callable teacher knows its C only once called
+            self._check_teacher_dimension(student)
+            self._fingerprint = None
+            if manager is not None or resume_from is not None:
+                self._fingerprint = self._run_fingerprint(X, y, X_val, y_val, batch_size)
             start_epoch = 1
             if resume_from is not None:
-                start_epoch = self._resume(resume_from, manager, student, optimizer, history) + 1
+                start_epoch = self._resume(resume_from, manager, student, optimizer, epochs) + 1
+                history = self.history
                 if history.stopped_epoch is not None:  # that run ended early: it is complete, just load it
                     if epochs > history.stopped_epoch:
                         warnings.warn(
@@ -500,9 +457,6 @@ class KnowledgeDistillationTrainerBase:
             if manager is not None:
                 manager.begin(None if resume_from is None else start_epoch - 1)
 
-            self._begin_train(X, X_val, student.dtype)
-            self._learn_teacher_dimension(X)  # a callable teacher knows its C only once called
-            self._check_teacher_dimension(student)
             val_teacher = self._validation_teacher_logits(X_val) if X_val is not None else None
             logs: dict = {}
             for cb in callbacks:
@@ -577,8 +531,7 @@ class KnowledgeDistillationTrainerBase:
                 if stop:
                     history.stopped_epoch = epoch
                 if manager is not None:
-                    manager.on_epoch_end(self, epoch, epochs, student, optimizer, history, logs,
-                                         final=stop or epoch == epochs)
+                    self._save_checkpoint(manager, epoch, student, optimizer, logs, final=stop or epoch == epochs)
                 if stop:
                     if verbose:
                         best = self.early_stopping.best if self.use_early_stopping else logs[monitor]
@@ -595,10 +548,80 @@ class KnowledgeDistillationTrainerBase:
             if manager is not None:
                 manager.release()
 
-    def _resume(self, resume_from, manager, student, optimizer, history) -> int:
-        """Restore the state of a checkpoint; return its epoch."""
-        from .checkpoint import load_checkpoint
+    # ------------------------------------------------------------------ run state and checkpoints
+    def state_dict(self) -> dict:
+        """The state of the current run as plain data (what a checkpoint needs besides the student
+        and the optimizer).
 
+        Returns
+        -------
+        dict
+            ``config`` (:meth:`get_config`), ``rng_state`` (the shuffling generator's state),
+            ``early_stopping`` (:meth:`EarlyStopping.state_dict`), ``history``
+            (:meth:`History.to_dict`) and ``fingerprint`` (what defines the run's data and teacher,
+            see :meth:`_run_fingerprint`; None outside a checkpointed or resumed run).
+        """
+        return {
+            "config": self.get_config(),
+            "rng_state": self.rng.bit_generator.state,
+            "early_stopping": self.early_stopping.state_dict(),
+            "history": (self.history or History()).to_dict(),
+            "fingerprint": getattr(self, "_fingerprint", None),
+        }
+
+    def load_state_dict(self, state) -> None:
+        """Restore the random generator, early stopping and history saved by :meth:`state_dict`.
+
+        The settings in ``state["config"]`` are not applied: they are compared with this trainer's
+        own on resume (a different strategy or seed would not continue the same run).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``state`` does not follow the schema of :meth:`state_dict`; nothing is changed then.
+        """
+        if not isinstance(state, dict) or set(state) != {"config", "rng_state", "early_stopping", "history",
+                                                           "fingerprint"}:
+            raise ValueError(f"state must be a dict from state_dict(), got {describe(state)}")
+        epochs = state["history"].get("epochs") if isinstance(state["history"], dict) else None
+        epoch = len(epochs) if isinstance(epochs, list) else -1
+        history = check_history_state(state["history"], "state['history']", epoch)
+        check_rng_state(state["rng_state"], "state['rng_state']")
+        best = state["early_stopping"].get("best_params") if isinstance(state["early_stopping"], dict) else None
+        spec = None if not isinstance(best, dict) else {k: (np.shape(v), getattr(v, "dtype", None))
+                                                        for k, v in best.items()}
+        check_early_stopping_state(state["early_stopping"], "state['early_stopping']", epoch, spec)
+        self.rng.bit_generator.state = state["rng_state"]
+        self.early_stopping.load_state_dict(state["early_stopping"])
+        self.history = history
+
+    def _run_fingerprint(self, X, y, X_val, y_val, batch_size: int) -> dict:
+        """What defines a run besides its settings: the data, the batch size and the teacher.
+
+        Stored in every checkpoint and compared on resume, so a resumed run is the same run or is
+        refused: the number of samples and features, ``batch_size``, SHA-256 hashes of X, y and
+        the validation data (as the student sees them, after the dtype cast), and of the teacher
+        (:meth:`_teacher_fingerprint`).
+        """
+        validation = None
+        if X_val is not None:
+            validation = hash_array(X_val) + hash_array(y_val)
+        return {"n_samples": int(X.shape[0]), "n_features": int(X.shape[1]), "batch_size": int(batch_size),
+                "X": hash_array(X), "y": None if y is None else hash_array(y), "validation": validation,
+                "teacher": self._teacher_fingerprint(X)}
+
+    def _teacher_fingerprint(self, X) -> str | None:
+        """A hash that identifies the teacher (None: no teacher)."""
+        return None
+
+    def _resume(self, resume_from, manager, student, optimizer, epochs: int) -> int:
+        """Restore the state of a checkpoint into the student, the optimizer and this trainer; return its epoch.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint is of another run: see :meth:`_check_resume`.
+        """
         path = resume_from
         if isinstance(resume_from, str) and resume_from == "latest":
             if manager is None:
@@ -607,8 +630,88 @@ class KnowledgeDistillationTrainerBase:
             if path is None:
                 raise ValueError(f'resume_from="latest": no checkpoint in {manager.directory}')
         ckpt = load_checkpoint(path)
-        ckpt.restore_into(self, student, optimizer, history)
+        self._check_resume(ckpt, student, optimizer, epochs)
+        student.set_params(ckpt.student.params)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        self.load_state_dict(ckpt.trainer_state)
         return ckpt.epoch
+
+    def _check_resume(self, ckpt, student, optimizer, epochs: int) -> None:
+        """Refuse a checkpoint that would not continue this run: another architecture, trainer
+        setting, optimizer, data, batch size or teacher, or more epochs done than asked for."""
+        where = f"the checkpoint {str(ckpt.path)!r}"
+        if ckpt.student is None:
+            raise ValueError(f"{where} holds no student (save_student=False); cannot resume")
+        saved, current = ckpt.student.get_config(), student.get_config()
+        if saved != current:
+            raise ValueError(f"cannot resume: the student's architecture {current} differs from {where}'s {saved}")
+        mine, theirs = self.get_config(), ckpt.trainer_state["config"]
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                raise ValueError(
+                    f"cannot resume: trainer setting {key!r} is {mine.get(key)!r} now but {theirs.get(key)!r} in "
+                    f"{where}; a resumed run must use the same strategy, seed and early-stopping settings"
+                )
+        opt_now = {"name": type(optimizer).__name__, **optimizer.get_config()}
+        if opt_now != ckpt.optimizer_config:
+            raise ValueError(f"cannot resume: the optimizer {opt_now} differs from {where}'s {ckpt.optimizer_config}")
+        now, then = self._fingerprint, ckpt.fingerprint
+        if then is None:
+            warnings.warn(f"{where} records no fingerprint of its run (converted from format 1): the data, "
+                          "batch size and teacher cannot be checked against it", UserWarning, stacklevel=4)
+        for key in FINGERPRINT_KEYS if then is not None else ():
+            if now[key] != then[key]:
+                raise ValueError(
+                    f"cannot resume: {_FINGERPRINT_NAMES[key]} differs from the run in {where} "
+                    f"({_short(then[key])} there, {_short(now[key])} now); resume with the same data, batch_size "
+                    "and teacher, or start a new run in another checkpoint directory"
+                )
+        if epochs < ckpt.epoch:
+            raise ValueError(
+                f"cannot resume: epochs={epochs} is fewer than the {ckpt.epoch} epochs {where} has already "
+                f"done; pass epochs >= {ckpt.epoch} (or load the checkpoint with load_checkpoint to use it as it is)"
+            )
+
+    def _save_checkpoint(self, manager, epoch: int, student, optimizer, logs: dict, final: bool):
+        """Write this epoch's checkpoint if the manager says it is due (every ``save_every_epochs``, and the last).
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the parameters or the optimizer's state are not finite: such a state is never written.
+        """
+        if not manager.due(epoch, final):
+            return None
+        state = self._checkpoint_state(epoch, student, optimizer)
+        metrics = {k: (None if logs.get(k) is None else float(logs[k])) for k in CHECKPOINT_METRICS if k in logs}
+        return manager.save(epoch, state, metrics)
+
+    def _checkpoint_state(self, epoch: int, student, optimizer) -> dict:
+        """The plain-data state of this run after ``epoch`` epochs, as :func:`minikd.checkpoint.load_checkpoint`
+        reads it back: student (config and parameters), teacher (with ``save_teacher``), optimizer, trainer."""
+        config = self.checkpoint_config
+        optimizer_state = optimizer.state_dict()
+        _check_finite_state(epoch, student.params, optimizer_state)
+        return {
+            "minikd_version": __version__,
+            "epoch": int(epoch),
+            "student": {"config": student.get_config(), "params": {k: v.copy() for k, v in student.params.items()}}
+            if config.save_student else None,
+            "teacher": self._teacher_checkpoint_state() if config.save_teacher else None,
+            "optimizer": {"config": {"name": type(optimizer).__name__, **optimizer.get_config()},
+                          "state": optimizer_state},
+            "trainer": self.state_dict(),
+        }
+
+    def _teacher_checkpoint_state(self) -> dict:
+        """The teacher's config and parameters, for ``save_teacher=True`` (an MLP teacher only)."""
+        model = getattr(getattr(self, "teacher", None), "model", None)
+        if model is None or not hasattr(model, "get_config"):
+            raise ValueError(
+                "checkpoint_config.save_teacher=True needs a teacher that is an MLP (or a "
+                f"TeacherModelWrapper of one), got {describe(getattr(self, 'teacher', None))}"
+            )
+        return {"config": model.get_config(), "params": {k: v.copy() for k, v in model.params.items()}}
 
     # ------------------------------------------------------------------ evaluation
     def _metrics(self, student, X, y, teacher_logits) -> dict:
@@ -651,7 +754,7 @@ class KnowledgeDistillationTrainerBase:
         return {
             "trainer": type(self).__name__,
             "strategy": self.strategy.get_config(),
-            "seed": self.seed,
+            "seed": "np.random.Generator" if isinstance(self.seed, np.random.Generator) else self.seed,
             "use_early_stopping": self.use_early_stopping,
             "early_stopping_patience": self.early_stopping.patience,
             "early_stopping_min_delta": self.early_stopping.min_delta,
@@ -699,10 +802,8 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
                  restore_best_weights: bool = True):
         super().__init__(distillation_strategy, checkpoint_config, use_early_stopping,
                          early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed)
-        from .teachers import as_teacher
-
         self.teacher = as_teacher(teacher)
-        self.cache_teacher_logits = _check_bool(cache_teacher_logits, "cache_teacher_logits")
+        self.cache_teacher_logits = check_bool(cache_teacher_logits, "cache_teacher_logits")
         self._cache = None
         self._dtype = None
         self._terms = self._terms_key = None
@@ -713,6 +814,15 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
 
     def _teacher_output_dimension(self):
         return self.teacher.output_dimension
+
+    def _teacher_fingerprint(self, X) -> str:
+        """A hash of the teacher's parameters when it is an MLP or an ensemble of MLPs (with the
+        ensemble's weights and mode), else of its logits on the first 64 training rows."""
+        arrays = _teacher_arrays(self.teacher)
+        if arrays is not None:
+            return "params:" + hashlib.sha256("".join(hash_array(a) for a in arrays).encode()).hexdigest()
+        rows = self._cache[:64] if self._cache is not None else self.get_teacher_predictions(X[:64], None)
+        return "logits:" + hash_array(rows)
 
     def _begin_train(self, X, X_val, dtype) -> None:
         """Run the teacher once over the training set (in fixed chunks) and keep its logits."""
@@ -786,8 +896,6 @@ class SupervisedTrainer(KnowledgeDistillationTrainerBase):
     def __init__(self, checkpoint_config=None, use_early_stopping: bool = False,
                  early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
                  seed: int | None = None, restore_best_weights: bool = True):
-        from .strategies import CrossEntropyLoss
-
         super().__init__(CrossEntropyLoss(), checkpoint_config, use_early_stopping,
                          early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed)
 
@@ -797,34 +905,33 @@ class SupervisedTrainer(KnowledgeDistillationTrainerBase):
 
 
 # ---------------------------------------------------------------------- helpers
+def _teacher_arrays(teacher) -> list | None:
+    """The arrays that define a teacher made of MLPs (parameters; for an ensemble also its weights
+    and mode), or None for any other teacher."""
+    if isinstance(teacher, EnsembleTeacher):
+        members = [_teacher_arrays(t) for t in teacher.teachers]
+        if any(m is None for m in members):
+            return None
+        mode = np.frombuffer(teacher.mode.encode(), dtype=np.uint8)
+        return [a for m in members for a in m] + [teacher.weights, mode]
+    params = getattr(getattr(teacher, "model", None), "params", None)
+    if isinstance(params, dict) and all(isinstance(v, np.ndarray) for v in params.values()):
+        return [params[k] for k in sorted(params)]
+    return None
+
+
 def _check_student(student) -> None:
     if not (callable(getattr(student, "_forward_train", None)) and hasattr(student, "params")):
-        raise TypeError(f"student must be a minikd MLP, got {describe(student)}")
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {describe(value)}")
-    return bool(value)
+        hint = " (a class: did you forget the ()?)" if isinstance(student, type) else ""
+        raise TypeError(f"student must be a minikd MLP, got {describe(student)}{hint}")
 
 
 def _check_optimizer(optimizer) -> None:
-    from .optim import Optimizer
-
-    if not isinstance(optimizer, Optimizer):
-        hint = " (a class: did you forget the ()?)" if isinstance(optimizer, type) else ""
-        raise TypeError(f"optimizer must be a minikd optimizer instance (SGD(...), Adam(...)), "
-                        f"got {describe(optimizer)}{hint}")
+    check_instance(optimizer, Optimizer, "optimizer", "a minikd optimizer instance (SGD(...), Adam(...))")
 
 
 def _check_X(X, name: str, student) -> np.ndarray:
-    X = check_float_array(X, name, ndim=2)
-    if X.shape[1] != student.input_dim:
-        raise ValueError(
-            f"{name} must have {student.input_dim} features (the student's layer_sizes[0]), "
-            f"got {X.shape[1]} (shape {X.shape})"
-        )
-    return X.astype(student.dtype, copy=False)
+    return check_features(X, name, student.input_dim, student.dtype, ndim=2, what="the student's layer_sizes[0]")
 
 
 def _check_callbacks(callbacks):
@@ -843,6 +950,33 @@ def _check_callbacks(callbacks):
                 f"on_train_end, got {describe(cb)}"
             )
     return callbacks
+
+
+_FINGERPRINT_NAMES = {
+    "n_samples": "the number of training samples", "n_features": "the number of features",
+    "batch_size": "the batch_size", "X": "the training input array X", "y": "the label array y",
+    "validation": "the validation_data", "teacher": "the teacher (its parameters or logits)",
+}
+
+
+def _short(value) -> str:
+    """A fingerprint entry for a message: hashes cut to 12 digits."""
+    if value is None:
+        return "none"
+    return f"hash {value[:12]}..." if isinstance(value, str) else repr(value)
+
+
+def _check_finite_state(epoch: int, params: dict, optimizer_state: dict) -> None:
+    """Refuse to checkpoint a diverged state (load_checkpoint and resume would reject it)."""
+    arrays = [(f"the student's params[{k!r}]", v) for k, v in params.items()]
+    for buffer_name, buffers in optimizer_state.get("buffers", {}).items():
+        arrays += [(f"the optimizer's {buffer_name!r} state for {k!r}", v) for k, v in buffers.items()]
+    for what, arr in arrays:
+        if not np.isfinite(arr).all():
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch}: after its last update {what} is not finite. "
+                "No checkpoint was written for this epoch; the earlier checkpoints are intact. "
+                "Try a smaller learning rate.", epoch=epoch)
 
 
 def _fmt(x) -> str:

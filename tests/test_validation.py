@@ -288,3 +288,79 @@ def test_describe_is_short_and_safe():
     assert describe(np.zeros((2, 3), np.float32)) == "ndarray of shape (2, 3) and dtype float32"
     text = describe("x" * 1000)
     assert len(text) < 100 and text.endswith("(type str)")
+
+
+# ---------------------------------------------------------------------------- one home per rule
+def test_one_bool_rule_everywhere():
+    from minikd import SGD, DistillationCheckpointConfig, KnowledgeDistillationTrainer, MLP, DistillationLoss
+    from minikd.datasets import load_digits
+
+    cases = [lambda: SGD(0.1, momentum=0.5, nesterov="yes"), lambda: load_digits(return_images=1),
+             lambda: DistillationCheckpointConfig(save_teacher=1),
+             lambda: KnowledgeDistillationTrainer(MLP([4, 3]), DistillationLoss(), use_early_stopping="no"),
+             lambda: MLP([4, 3]).forward_train(np.zeros((2, 4)), need_input_grad=0)]
+    for case in cases:
+        with pytest.raises(TypeError, match="must be True or False, got"):
+            case()
+
+
+def test_one_dtype_rule_everywhere():
+    from minikd import MLP
+    from minikd.datasets import load_digits
+    from minikd.interop import from_torch_state_dict
+
+    sd = {"0.weight": np.zeros((3, 4)), "0.bias": np.zeros(3)}
+    for case in (lambda: MLP([4, 3], dtype=np.float16), lambda: load_digits(dtype=np.float16),
+                 lambda: from_torch_state_dict(sd, dtype=np.float16)):
+        with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64, got float16"):
+            case()
+
+
+def test_one_seed_rule_everywhere():
+    from minikd import MLP, DistillationLoss, KnowledgeDistillationTrainer, SelfDistillationTrainer, SupervisedTrainer
+    from minikd.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=30, n_features=4, n_classes=3, seed=np.random.default_rng(0))
+    builders = [lambda s: MLP([4, 3], seed=s), lambda s: SupervisedTrainer(seed=s),
+                lambda s: KnowledgeDistillationTrainer(MLP([4, 3]), DistillationLoss(), seed=s),
+                lambda s: SelfDistillationTrainer(DistillationLoss(), seed=s),
+                lambda s: make_blobs(n_samples=10, seed=s)]
+    for build in builders:
+        build(np.random.default_rng(1))  # a Generator is accepted everywhere
+        build(3)
+        with pytest.raises(TypeError, match="seed must be None, an int >= 0 or a np.random.Generator"):
+            build(1.5)
+        with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+            build(-1)
+    # a trainer with a Generator continues it across train calls (an int seed restarts)
+    gen_trainer = SupervisedTrainer(seed=np.random.default_rng(5))
+    a, b = MLP([4, 3], seed=0), MLP([4, 3], seed=0)
+    gen_trainer.train(a, X, y, epochs=1, batch_size=5, verbose=0)
+    gen_trainer.train(b, X, y, epochs=1, batch_size=5, verbose=0)
+    assert not np.array_equal(a.params["W1"], b.params["W1"])
+    assert gen_trainer.get_config()["seed"] == "np.random.Generator"
+
+
+def test_a_value_that_overflows_the_students_dtype_names_the_input_not_the_learning_rate():
+    from minikd import MLP, SupervisedTrainer
+
+    X = np.ones((10, 4))
+    X[3, 2] = 1e39
+    with pytest.raises(ValueError, match=r"X must fit in the model dtype float32.*1e\+39"):
+        SupervisedTrainer(seed=0).train(MLP([4, 3], dtype=np.float32), X, np.zeros(10, int), epochs=1, batch_size=5,
+                                        verbose=0)
+    with pytest.raises(ValueError, match=r"validation_data\[0\] \(X_val\) must fit in the model dtype float32"):
+        SupervisedTrainer(seed=0).train(MLP([4, 3], dtype=np.float32), np.ones((10, 4)), np.zeros(10, int),
+                                        epochs=1, batch_size=5, verbose=0, validation_data=(X, np.zeros(10, int)))
+
+
+def test_classes_instead_of_instances_get_the_hint():
+    from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer, SupervisedTrainer
+
+    with pytest.raises(TypeError, match="did you forget the"):
+        KnowledgeDistillationTrainer(MLP([4, 3]), DistillationLoss)
+    with pytest.raises(TypeError, match="optimizer must be .* did you forget the"):
+        SupervisedTrainer().train(MLP([4, 3]), np.ones((4, 4)), np.zeros(4, int), optimizer=SGD, batch_size=2,
+                                    verbose=0)
+    with pytest.raises(TypeError, match="student must be a minikd MLP.*did you forget the"):
+        SupervisedTrainer().train(MLP, np.ones((4, 4)), np.zeros(4, int), verbose=0)

@@ -478,14 +478,31 @@ ckpt_d = load_checkpoint(ROOT / "run_d" / f"distillation_epoch{KILL_AT:04d}.pkl"
 assert all(np.array_equal(student_d.params[k], ckpt_d.student.params[k]) for k in student_d.params)
 
 # %% [markdown]
+# A resumed run must be *the same run*, so a checkpoint also records a fingerprint of what defines it:
+# the number of samples and features, the batch size, hashes of X, y and the validation data, and of
+# the teacher (its parameters, for an MLP or an ensemble of MLPs). Resuming with anything else would
+# give a run that matches neither the original nor a fresh one, so `train` refuses and says what differs:
+
+# %%
+try:  # continue run E with half the batch size
+    trainer = KnowledgeDistillationTrainer(teacher, KD, seed=0, checkpoint_config=DistillationCheckpointConfig(
+        ROOT / "run_e", save_every_epochs=1, keep_best_n=0))
+    trainer.train(MLP(STUDENT, seed=0), X_small, y_noisy, optimizer=SGD(**OPT), resume_from="latest",
+                  **dict(FIT, epochs=R_EPOCHS + 1, batch_size=FIT["batch_size"] // 2))
+except ValueError as exc:
+    print(f"ValueError: {exc}")
+    mismatch = exc
+assert "batch_size" in str(mismatch) and "cannot resume" in str(mismatch)
+
+# %% [markdown]
 # ## 5. Loading a checkpoint cannot run code
 #
 # A pickle file is a small program: unpickling it may call any importable function with any arguments.
 # That is how a pickle rebuilds objects, and it is why `pickle.load` on a file from someone else can
 # delete your files. Below is a harmless example of such a file: a dict that looks like a minikd
 # checkpoint, with an object whose `__reduce__` tells pickle to call `Path.touch(<marker file>)` while
-# loading. Plain `pickle.loads` runs it (the marker file appears); `load_checkpoint`, whose unpickler
-# only accepts the NumPy functions that rebuild arrays, refuses the file before anything runs.
+# loading. Plain `pickle.loads` runs it (the marker file appears); `load_checkpoint` refuses the file
+# before anything runs.
 
 # %%
 marker = ROOT / "this_file_means_the_pickle_ran_code"
@@ -497,7 +514,7 @@ class Payload:
 
 
 crafted = ROOT / "crafted.pkl"
-crafted.write_bytes(pickle.dumps({"format": "minikd-checkpoint", "format_version": 1, "epoch": 1,
+crafted.write_bytes(pickle.dumps({"format": "minikd-checkpoint", "format_version": 2, "epoch": 1,
                                   "student": Payload()}, protocol=4))
 
 pickle.loads(crafted.read_bytes())          # never do this with a file you did not write yourself
@@ -511,11 +528,47 @@ except CheckpointError as exc:
     print("after load_checkpoint: marker exists?", marker.exists())
     print(f"CheckpointError: {exc}")
     refused = exc
-assert isinstance(refused, CheckpointError) and "refusing to load" in str(refused)
+assert isinstance(refused, CheckpointError) and "Nothing in it was run" in str(refused)
 assert not marker.exists()
 
-# A truncated file (a disk that filled up, a copy that was cut short) is a CheckpointError too:
+# %% [markdown]
+# How can `load_checkpoint` know? A pickle is a sequence of *opcodes*, and Python's `pickletools` can list
+# them without running any. A minikd checkpoint (format 2) is a pickle of plain built-ins only: dicts,
+# lists, tuples, strings, numbers, `None` and `bytes`. Each NumPy array is stored as a small record
+# `("__minikd_ndarray__", dtype, shape, raw bytes)` and rebuilt with `np.frombuffer` only after its dtype
+# (one of a fixed set of bool, integer and float types) and `prod(shape) * itemsize == len(bytes)` have
+# been checked. So the opcodes of a genuine file are all of the plain-data kind:
+
+# %%
+import pickletools  # noqa: E402
+
 real = ROOT / "run_a" / json.loads((ROOT / "run_a" / "distillation_index.json").read_text())["latest"]
+real_ops = sorted({op.name for op, _, _ in pickletools.genops(real.read_bytes())})
+crafted_ops = sorted({op.name for op, _, _ in pickletools.genops(crafted.read_bytes())})
+print("opcodes in a real checkpoint:", ", ".join(real_ops))
+print("opcodes only the crafted file has:", ", ".join(sorted(set(crafted_ops) - set(real_ops))))
+assert not {"GLOBAL", "STACK_GLOBAL", "REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ"} & set(real_ops)
+assert {"STACK_GLOBAL", "REDUCE"} <= set(crafted_ops)
+
+# %% [markdown]
+# `load_checkpoint` scans the opcodes first and refuses any file with one that is not on that list:
+# `STACK_GLOBAL` (look up a function by name), `REDUCE` (call it), `BUILD` (set an object's state), and
+# the rest. The unpickler it then uses resolves no global at all, and after unpickling every field is
+# checked against the checkpoint's schema (keys, types, shapes against the stored architecture), so a
+# corrupt or crafted file is a `CheckpointError` naming the field — never a crash, never code.
+#
+# minikd 0.1 did this differently, and the difference is the lesson: it allowed a short list of NumPy
+# functions (`numpy.dtype`, `numpy.ndarray`, the array reconstructors) so that arrays could be pickled as
+# NumPy objects. But those functions take their state from the file, and `dtype.__setstate__` accepts
+# states the `dtype` constructor refuses: a 3 KB crafted file could make NumPy treat bytes from the file as
+# pointers and crash the process. An allow-list of "safe" functions is only as safe as every function on
+# it (PyTorch's `torch.load(weights_only=True)` has had such bypasses too); a format with no functions at
+# all, like safetensors or minikd's format 2, has nothing to bypass. A 0.1 checkpoint is therefore refused
+# with a message that names its version; if you wrote it yourself, `convert_legacy_checkpoint(path,
+# trusted=True)` rewrites it once in the new format.
+
+# %%
+# A truncated file (a disk that filled up, a copy that was cut short) is a CheckpointError too:
 truncated = ROOT / "truncated.pkl"
 truncated.write_bytes(real.read_bytes()[:1000])
 try:
@@ -542,5 +595,5 @@ assert not ROOT.exists()
 #    turn up, and how much later? What do `best_epoch` and `stopped_epoch` become?
 # 2. In section 3, set `best_metric="val_accuracy", lower_is_better=False`. Are the kept epochs the same?
 #    Why can an epoch with a worse loss have a better accuracy (look at the over-confident mistakes)?
-# 3. Resume run B with a *different* learning rate or seed. What does `train` tell you, and why is it
-#    right to refuse?
+# 3. Resume run B with a *different* learning rate or seed, or with the training set in another order.
+#    What does `train` tell you, and why is it right to refuse?
