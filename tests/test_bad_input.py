@@ -1,4 +1,4 @@
-"""Bad input to every public entry point (issue 8, item 1).
+"""Bad input to every public entry point.
 
 Every case must raise a ``ValueError`` or ``TypeError`` (nothing else: no ``IndexError``, no bare
 ``AssertionError``, no ``TrainingDivergedError`` that blames the learning rate for bad data, no

@@ -27,7 +27,7 @@ def test_progress_lines_without_quiet(capsys):
 
 
 def test_headline_result():
-    """Issue 4's result, loosely: 5 % of the labels, T = 4, alpha = 0.1, 60 epochs, 5 seeds.
+    """The README's headline result, loosely: 5 % of the labels, T = 4, alpha = 0.1, 60 epochs, 5 seeds.
 
     Measured on our machine: teacher 97.0 %, from scratch 85.0 ± 2.3 %, distilled 91.0 ± 1.1 %.
     """

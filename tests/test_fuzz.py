@@ -1,4 +1,4 @@
-"""Property-based API fuzzing (issue 8, item 2).
+"""Property-based API fuzzing: random shapes, dtypes and values thrown at the public API.
 
 Random shapes, dtypes (ints, float16/32/64, bool, complex, object, strings) and values (NaN, inf,
 huge, subnormal) and plain junk (None, strings, ragged lists, dicts) go into the public functions
