@@ -84,8 +84,10 @@ def run_as_notebook(path, workdir):
 def assert_figures_written(path, workdir):
     """A tutorial that saves figures saved them under MINIKD_TUTORIAL_OUTPUT (if matplotlib is there)."""
     if HAVE_MATPLOTLIB and "savefig(" in path.read_text():
-        figures = sorted(p.name for p in (workdir / "output").glob("*.png"))
-        assert figures and all(name.startswith(path.stem) for name in figures), figures
+        output = workdir / "output"
+        figures = sorted(p.name for p in output.glob("*.png"))
+        assert figures and all(name.startswith(path.stem) for name in figures), (
+            f"{path.name} saved no figure named after it in MINIKD_TUTORIAL_OUTPUT={output}: {figures}")
 
 
 def test_tutorials_exist_and_are_listed():
