@@ -51,9 +51,12 @@ try:
 except ImportError:
     plt = None
 
-# Figures are saved next to this file (or in the working directory inside a notebook).
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-STEM = Path(__file__).stem if "__file__" in globals() else "01_temperature_and_dark_knowledge"
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "01_temperature_and_dark_knowledge"  # this file's name, for the figures' names
 print(f"minikd {minikd.__version__}, FAST={FAST}")
 
 # %% [markdown]
@@ -352,7 +355,7 @@ else:
     axes[0, 1].set_ylabel("softmax(z / T)")
     axes[1, 1].set_ylabel("softmax(z / T), log scale")
     fig.tight_layout()
-    out = HERE / f"{STEM}_distributions.png"
+    out = OUTPUT_DIR / f"{STEM}_distributions.png"
     fig.savefig(out, dpi=100)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":

@@ -48,8 +48,12 @@ try:
 except ImportError:
     plt = None
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-STEM = Path(__file__).stem if "__file__" in globals() else "03_train_a_teacher"
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "03_train_a_teacher"  # this file's name, for the figures' names
 
 # %% [markdown]
 # ## 1. Data
@@ -336,7 +340,7 @@ else:
     ax_acc.legend(loc="lower right")
     fig.suptitle(f"teacher {teacher_sizes} on digits: test accuracy {test_accuracy:.1%}")
     fig.tight_layout()
-    out = HERE / f"{STEM}_curves.png"
+    out = OUTPUT_DIR / f"{STEM}_curves.png"
     fig.savefig(out, dpi=100)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":

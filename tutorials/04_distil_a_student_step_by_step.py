@@ -72,8 +72,12 @@ try:
 except ImportError:
     plt = None
 
-HERE = Path(__file__).resolve().parent
-STEM = Path(__file__).with_suffix("").name
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "04_distil_a_student_step_by_step"  # this file's name, for the figures' names
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
 
 
@@ -384,7 +388,7 @@ else:
     ax.set_title("[64, 32, 10] student on all digits training labels")
     ax.legend()
     fig.tight_layout()
-    out = HERE / f"{STEM}_curves.png"
+    out = OUTPUT_DIR / f"{STEM}_curves.png"
     fig.savefig(out, dpi=120)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":

@@ -54,8 +54,12 @@ try:
 except ImportError:
     plt = None
 
-HERE = Path(__file__).resolve().parent
-STEM = Path(__file__).with_suffix("").name
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "05_soft_targets_as_regulariser"  # this file's name, for the figures' names
 
 # %% [markdown]
 # ## The teacher
@@ -286,7 +290,7 @@ else:
         ax.legend(fontsize=8)
     fig.suptitle(f"[64, 32, 10] student on 60 labelled digits, mean of {len(SEEDS)} seeds")
     fig.tight_layout()
-    out = HERE / f"{STEM}_curves.png"
+    out = OUTPUT_DIR / f"{STEM}_curves.png"
     fig.savefig(out, dpi=120)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":

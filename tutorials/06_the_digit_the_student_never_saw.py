@@ -56,8 +56,12 @@ try:
 except ImportError:
     plt = None
 
-HERE = Path(__file__).resolve().parent
-STEM = Path(__file__).with_suffix("").name
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "06_the_digit_the_student_never_saw"  # this file's name, for the figures' names
 OMITTED = 3
 
 # %% [markdown]
@@ -325,7 +329,7 @@ else:
     ax_share.set_xlabel(f"shift added to the class-3 bias ({LAST_BIAS}[{OMITTED}])")
     ax.set_title("Distilled student that never saw a 3: raising the class-3 bias")
     fig.tight_layout()
-    out = HERE / f"{STEM}_bias.png"
+    out = OUTPUT_DIR / f"{STEM}_bias.png"
     fig.savefig(out, dpi=120)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":

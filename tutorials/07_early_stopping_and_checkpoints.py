@@ -64,8 +64,12 @@ try:
 except ImportError:
     plt = None
 
-HERE = Path(__file__).resolve().parent
-STEM = Path(__file__).with_suffix("").name
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "07_early_stopping_and_checkpoints"  # this file's name, for the figures' names
 
 # Every checkpoint of this tutorial goes here; deleted at the end (and at exit if a cell fails).
 workdir = tempfile.TemporaryDirectory(prefix="minikd_tutorial07_")
@@ -322,7 +326,7 @@ else:
         ax.legend(fontsize=8)
     fig.suptitle("[64, 64, 10] student, 60 training images with 12 wrong labels")
     fig.tight_layout()
-    out = HERE / f"{STEM}_curves.png"
+    out = OUTPUT_DIR / f"{STEM}_curves.png"
     fig.savefig(out, dpi=120)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":

@@ -53,8 +53,12 @@ try:
 except ImportError:
     plt = None
 
-HERE = Path(__file__).resolve().parent
-STEM = Path(__file__).with_suffix("").name
+# Figures go to $MINIKD_TUTORIAL_OUTPUT if it is set, else next to this file when run as a script, else to
+# the working directory (a notebook has no __file__); see tutorials/README.md.
+OUTPUT_DIR = Path(os.environ.get("MINIKD_TUTORIAL_OUTPUT")
+                  or (Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()))
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+STEM = "10_ensembles_and_born_again"  # this file's name, for the figures' names
 
 
 def accuracy(logits, labels):
@@ -452,7 +456,7 @@ else:
     axes[0].set_ylabel("test accuracy (%)")
     fig.suptitle(f"Born-again [64, 64, 10] MLPs on the digits, mean of {len(BAN_SEEDS)} seeds")
     fig.tight_layout()
-    out = HERE / f"{STEM}_generations.png"
+    out = OUTPUT_DIR / f"{STEM}_generations.png"
     fig.savefig(out, dpi=120)
     print(f"saved {out}")
     if not FAST and matplotlib.get_backend().lower() != "agg":
