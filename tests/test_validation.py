@@ -292,7 +292,7 @@ def test_describe_is_short_and_safe():
 
 # ---------------------------------------------------------------------------- one home per rule
 def test_one_bool_rule_everywhere():
-    from minikd import SGD, DistillationCheckpointConfig, KnowledgeDistillationTrainer, MLP, DistillationLoss
+    from minikd import MLP, SGD, DistillationCheckpointConfig, DistillationLoss, KnowledgeDistillationTrainer
     from minikd.datasets import load_digits
 
     cases = [lambda: SGD(0.1, momentum=0.5, nesterov="yes"), lambda: load_digits(return_images=1),
