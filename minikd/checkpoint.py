@@ -368,8 +368,7 @@ def _read_checkpoint_dict(path) -> tuple[Path, dict]:
         obj = decode(data)
     except CheckpointFormatError as exc:
         raise CheckpointError(
-            f"{str(path)!r} is not a readable minikd checkpoint (truncated or corrupt, or crafted): {exc}. "
-            "Nothing in it was run."
+            f"{str(path)!r} is not a readable minikd checkpoint (truncated or corrupt, or crafted): {exc}"
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a minikd checkpoint (no '{FORMAT}' format marker)")

@@ -255,7 +255,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, evil_cls, versio
     path.write_bytes(pickle.dumps({"format": "minikd-checkpoint", "format_version": version,
                                    "epoch": evil_cls(marker)}))
     # format 1 is refused by its version before any unpickling; format 2 by the opcode scan
-    with pytest.raises(CheckpointError, match="format 1|Nothing in it was run"):
+    with pytest.raises(CheckpointError, match="format 1|Nothing in the data was run"):
         load_checkpoint(path)
     assert not marker.exists()
 
@@ -271,7 +271,7 @@ def test_subprocess_pickle_is_refused(tmp_path):
 
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps([SubEvil()]))
-    with pytest.raises(CheckpointError, match="Nothing in it was run"):
+    with pytest.raises(CheckpointError, match="Nothing in the data was run"):
         load_checkpoint(path)
     assert not marker.exists()
 

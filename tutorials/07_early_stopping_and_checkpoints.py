@@ -532,7 +532,7 @@ except CheckpointError as exc:
     print("after load_checkpoint: marker exists?", marker.exists())
     print(f"CheckpointError: {exc}")
     refused = exc
-assert isinstance(refused, CheckpointError) and "Nothing in it was run" in str(refused)
+assert isinstance(refused, CheckpointError) and "Nothing in the data was run" in str(refused)
 assert not marker.exists()
 
 # %% [markdown]
