@@ -57,7 +57,7 @@ from ._validation import (
     check_positive_float,
     describe,
 )
-from .functional import _log_softmax
+from .functional import _log_softmax64
 
 __all__ = [
     "DistillationStrategy",
@@ -376,7 +376,7 @@ class CrossEntropyLoss(DistillationStrategy):
         if labels_kind is None:
             raise ValueError("labels are required by CrossEntropyLoss, got None")
         n = z.shape[0]
-        ce, dce = _cross_entropy_term(_log_softmax(z), labels_kind, labels)
+        ce, dce = _cross_entropy_term(_log_softmax64(z), labels_kind, labels)  # float64: see DistillationLoss
         hard = float(ce.sum()) / n
         dce /= n  # dce is a new array
         return hard, dce, {"soft": 0.0, "hard": hard}
@@ -470,8 +470,9 @@ class DistillationLoss(DistillationStrategy):
         super().__init__(temperature, alpha)
 
     def _teacher_terms(self, teacher_logits):
-        """``(log q, q)``, the teacher's softened distribution: two arrays of shape (N, C)."""
-        log_q = _log_softmax(teacher_logits, self.temperature)
+        """``(log q, q)``, the teacher's softened distribution: two float64 arrays of shape (N, C)
+        (float64 for float32 logits too: the loss is computed from them, see "Precision")."""
+        log_q = _log_softmax64(teacher_logits, self.temperature)
         return log_q, np.exp(log_q)
 
     def _compute(self, z, v, labels_kind, labels, teacher_terms=None):
@@ -482,14 +483,14 @@ class DistillationLoss(DistillationStrategy):
         soft, hard = 0.0, (None if labels_kind is None else 0.0)
         dz = log_p = None
         if w_soft > 0:
-            log_p = _log_softmax(z, T)  # (N, C) student, softened
+            log_p = _log_softmax64(z, T)  # (N, C) student, softened, float64 (see "Precision")
             # (N, C) teacher, softened: log q and q, precomputed by a caching trainer or computed here
             log_q, q = self._teacher_terms(v) if teacher_terms is None else teacher_terms
             kl = np.maximum((q * (log_q - log_p)).sum(axis=1), 0)  # (N,); rounding can give -1e-17
             soft = w_soft * T * T * float(kl.sum()) / n
             dz = (w_soft * T / n) * (np.exp(log_p) - q)
         if w_hard > 0:
-            log_p1 = log_p if (T == 1.0 and log_p is not None) else _log_softmax(z)
+            log_p1 = log_p if (T == 1.0 and log_p is not None) else _log_softmax64(z)
             ce, dce = _cross_entropy_term(log_p1, labels_kind, labels)
             hard = w_hard * float(ce.sum()) / n
             dce *= w_hard / n  # dce is a new array
@@ -565,10 +566,11 @@ class LogitMatchingLoss(DistillationStrategy):
             d = z - v  # (N, C)
             if self.center:
                 d -= d.mean(axis=1, keepdims=True)
-            soft = w_soft * float((d * d).sum()) / (2 * c * n)
+            # float32 squares, summed in float64 (all terms >= 0: the squares' rounding is all that remains)
+            soft = w_soft * float((d * d).sum(dtype=np.float64)) / (2 * c * n)
             dz += (w_soft / (n * c)) * d
         if w_hard > 0:
-            ce, dce = _cross_entropy_term(_log_softmax(z), labels_kind, labels)
+            ce, dce = _cross_entropy_term(_log_softmax64(z), labels_kind, labels)  # float64, as in DistillationLoss
             hard = w_hard * float(ce.sum()) / n
             dz += (w_hard / n) * dce
         return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard}
@@ -688,8 +690,8 @@ class DecoupledKDLoss(DistillationStrategy):
         T, a, b = self.temperature, self.alpha, self.beta
         target = labels if labels_kind == "index" else np.argmax(labels, axis=1)  # (N,)
         rows = np.arange(n)
-        log_p = _log_softmax(z, T)  # (N, C) student
-        log_q = _log_softmax(v, T)  # (N, C) teacher
+        log_p = _log_softmax64(z, T)  # (N, C) student, float64 (as in DistillationLoss, "Precision")
+        log_q = _log_softmax64(v, T)  # (N, C) teacher
         other = np.ones((n, c), dtype=bool)
         other[rows, target] = False
         log_p_other = log_p[other].reshape(n, c - 1)  # log p_j for j != g, (N, C-1)
@@ -704,15 +706,15 @@ class DecoupledKDLoss(DistillationStrategy):
         # NCKD: KL between the renormalised non-target distributions. p̂ is the softmax of the
         # non-target logits alone (equal to p_j / (1 - p_g), but without subtracting two large
         # logs when the target logit dominates).
-        log_p_hat = _log_softmax(z[other].reshape(n, c - 1), T)  # (N, C-1)
-        log_q_hat = _log_softmax(v[other].reshape(n, c - 1), T)
+        log_p_hat = _log_softmax64(z[other].reshape(n, c - 1), T)  # (N, C-1)
+        log_q_hat = _log_softmax64(v[other].reshape(n, c - 1), T)
         p_hat, q_hat = np.exp(log_p_hat), np.exp(log_q_hat)
         nckd = np.maximum((q_hat * (log_q_hat - log_p_hat)).sum(axis=1), 0)  # (N,)
 
         tckd_part = a * T * T * float(tckd.sum()) / n
         nckd_part = b * T * T * float(nckd.sum()) / n
 
-        dz = np.empty_like(z)
+        dz = np.empty_like(log_p)  # float64; returned in the student's dtype
         dz[rows, target] = a * (pt - qt)
         dz[other] = (b * (p_hat - q_hat) - a * (pt - qt)[:, None] * p_hat).ravel()
         dz *= T / n
