@@ -26,7 +26,7 @@ from minikd.strategies import DecoupledKDLoss, DistillationLoss, LogitMatchingLo
 EPS32 = float(np.finfo(np.float32).eps)
 N_CASES = 300
 # ours <= SLACK * PyTorch's, for the max and the median relative error over the cases. We measured
-# (seed 0, 300 cases) ours/PyTorch's: max 2e-6 / 6.0, median 5e-9 / 1.4e-7 for DistillationLoss; the
+# (seed 0, 300 cases) ours/PyTorch's: max 1e-5 / 6.0, median 5e-9 / 1.4e-7 for DistillationLoss; the
 # 5 % only absorbs a tie between two errors of the same rounding.
 SLACK = 1.05
 
