@@ -251,8 +251,7 @@ def check_temperature_range(temperature: float, dtype, what: str, limits=None) -
     logits with larger differences stay accurate beyond it (a float32 loss at T = 1e32 is still
     right for logit differences above 1e-6), so an error would reject valid inputs.
     """
-    dtype = np.dtype(dtype)
-    limit = (TEMPERATURE_LIMITS if limits is None else limits).get(dtype)
+    limit = (TEMPERATURE_LIMITS if limits is None else limits).get(dtype)  # dtype: a np.dtype
     if limit is not None and temperature > limit:
         warnings.warn(
             f"{what}: temperature={temperature!r} is above {limit:g}, the largest temperature at which "

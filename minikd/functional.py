@@ -23,7 +23,7 @@ cross_entropy and kl_divergence compute in float64 from ``s`` rounded to the log
 (``_log_softmax64``), so float32 losses are as accurate as float32 inputs allow (PyTorch's float32
 KL is up to 1e4 times less accurate on small KLs, ``tests/test_float32_accuracy.py``); their
 ``reduction="none"`` arrays are still returned in the logits' dtype. kl_divergence switches to a
-high-temperature form when every row spans at most T (``_softened_kl64``) and stays accurate up
+high-temperature form when T > 100 and every row spans at most T (``_softened_kl64``) and stays accurate up
 to T = 1e30 (float32) and 1e100 (float64); above those it warns (``UserWarning``).
 
 Dimension names: N samples, C classes. The public functions validate their inputs; the private
@@ -118,6 +118,12 @@ def _log_softmax64(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> n
     return s
 
 
+# Above this temperature _softened_kl64 tries its high-temperature form (below it the standard
+# form's float64 loss error, about 1.5e-16 T^2 in absolute terms, is below 2e-12, and the
+# standard form costs half the NumPy calls: benchmarks/README.md).
+_HIGH_TEMPERATURE = 100.0
+
+
 def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_terms=None,
                    skip_zeros: bool = False):
     """``KL(q || p)`` per row and ``p - q``, float64, for p = softmax(z/T), q = softmax(v/T).
@@ -128,8 +134,8 @@ def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_ter
 
     Two paths, chosen per batch (the same numbers whichever way the teacher terms arrive):
 
-    - every row of z and of v spans at most T (``s = (x - max x)/T`` in [-1, 0]): the
-      **high-temperature form**. The log-sum-exp is split as ``lse(s) = log C + l(s)`` with
+    - T > 100 and every row of z and of v spans at most T (``s = (x - max x)/T`` in [-1, 0]):
+      the **high-temperature form**. The log-sum-exp is split as ``lse(s) = log C + l(s)`` with
       ``l(s) = log1p(mean_j expm1(s_j))``, accurate to rounding relative to ``|s|``; then
       ``u = log q - log p = (s_v - l(s_v)) - (s_z - l(s_z))`` never carries the constant
       ``log C`` (whose rounding, 1e-16 log C, times T^2 was the whole loss at T = 1e8),
@@ -141,36 +147,42 @@ def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_ter
       With ``skip_zeros``, terms with q_j = 0 are 0 even where log q_j is -inf (a row beyond
       the float range), instead of NaN.
     """
-    s_z = _shifted(z, temperature, -1).astype(np.float64, copy=False)
-    s_v = _shifted(v, temperature, -1).astype(np.float64, copy=False)
-    if s_z.min() >= -1.0 and s_v.min() >= -1.0:
-        r_z = s_z - np.log1p(np.expm1(s_z).mean(axis=1, keepdims=True))  # log(C p), (N, C)
-        r_v = s_v - np.log1p(np.expm1(s_v).mean(axis=1, keepdims=True))  # log(C q)
-        u = r_v - r_z                                                     # log(q / p)
-        p = np.exp(r_z) / z.shape[1]
-        p_minus_q = -p * np.expm1(u)                                      # = p (1 - q/p)
-        # KL = sum_j p_j phi(u_j) with phi(u) = u e^u - e^u + 1 >= 0 (it is sum_j q_j u_j: the
-        # p_j - q_j add up to 0), so a rounding error common to all u_j (from l(s)) cancels to
-        # first order. For |u| <= 1e-3 phi is its series (truncation < 3e-18 relative): no
-        # cancellation at all; otherwise q_j u_j + p_j - q_j loses only 1e-16 / |u| relative.
-        if np.abs(u).max() <= 1e-3:
-            phi = u * u * (1 / 2 + u * (1 / 3 + u * (1 / 8 + u * (1 / 30 + u / 144))))
-            kl = (p * phi).sum(axis=1)
-        else:
-            kl = np.maximum((p * np.exp(u) * u + p_minus_q).sum(axis=1), 0)
-        return kl, p_minus_q, None
-    s_z -= np.log(np.exp(s_z).sum(axis=1, keepdims=True))  # log p (= _log_softmax64(z, T))
+    if temperature > _HIGH_TEMPERATURE:
+        s_z = _shifted(z, temperature, -1).astype(np.float64, copy=False)
+        s_v = _shifted(v, temperature, -1).astype(np.float64, copy=False)
+        if s_z.min() >= -1.0 and s_v.min() >= -1.0:
+            return _softened_kl64_high_temperature(s_z, s_v)
+    log_p = _log_softmax64(z, temperature)
     if teacher_terms is None:
-        s_v -= np.log(np.exp(s_v).sum(axis=1, keepdims=True))
-        log_q, q = s_v, np.exp(s_v)
+        log_q = _log_softmax64(v, temperature)
+        q = np.exp(log_q)
     else:
         log_q, q = teacher_terms
     if skip_zeros:  # -inf - -inf would be NaN
-        log_ratio = np.subtract(log_q, s_z, out=np.zeros_like(s_z), where=q > 0)
+        log_ratio = np.subtract(log_q, log_p, out=np.zeros_like(log_p), where=q > 0)
     else:
-        log_ratio = log_q - s_z
+        log_ratio = log_q - log_p
     kl = np.maximum((q * log_ratio).sum(axis=1), 0)  # (N,); rounding can give -1e-17
-    return kl, np.exp(s_z) - q, s_z
+    return kl, np.exp(log_p) - q, log_p
+
+
+def _softened_kl64_high_temperature(s_z: np.ndarray, s_v: np.ndarray):
+    """The high-temperature form of :func:`_softened_kl64`, from float64 s in [-1, 0]."""
+    r_z = s_z - np.log1p(np.expm1(s_z).mean(axis=1, keepdims=True))  # log(C p), (N, C)
+    r_v = s_v - np.log1p(np.expm1(s_v).mean(axis=1, keepdims=True))  # log(C q)
+    u = r_v - r_z                                                     # log(q / p)
+    p = np.exp(r_z) / s_z.shape[1]
+    p_minus_q = -p * np.expm1(u)                                      # = p (1 - q/p)
+    # KL = sum_j p_j phi(u_j) with phi(u) = u e^u - e^u + 1 >= 0 (it is sum_j q_j u_j: the
+    # p_j - q_j add up to 0), so a rounding error common to all u_j (from l(s)) cancels to
+    # first order. For |u| <= 1e-3 phi is its series (truncation < 3e-18 relative): no
+    # cancellation at all; otherwise q_j u_j + p_j - q_j loses only 1e-16 / |u| relative.
+    if np.abs(u).max() <= 1e-3:
+        phi = u * u * (1 / 2 + u * (1 / 3 + u * (1 / 8 + u * (1 / 30 + u / 144))))
+        kl = (p * phi).sum(axis=1)
+    else:
+        kl = np.maximum((p * np.exp(u) * u + p_minus_q).sum(axis=1), 0)
+    return kl, p_minus_q, None
 
 
 def _guarded(fn, z: np.ndarray, temperature: float, axis: int = -1, dtype=None) -> np.ndarray:

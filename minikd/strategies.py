@@ -60,7 +60,7 @@ from ._validation import (
     check_temperature_range,
     describe,
 )
-from .functional import _log_softmax64, _softened_kl64
+from .functional import _HIGH_TEMPERATURE, _log_softmax64, _softened_kl64
 
 __all__ = [
     "DistillationStrategy",
@@ -446,17 +446,17 @@ class DistillationLoss(DistillationStrategy):
     is 5e-9 against PyTorch float32's 1.4e-7, the largest 1e-5 against 6.0 (a student within 1 %
     of its teacher, whose KL is 1e8 times smaller than its terms).
 
-    **Temperature range.** When every row of z and v spans at most T the KL is computed in a
-    high-temperature form (``minikd.functional._softened_kl64``): the log-sum-exp is split as
-    ``log C + log1p(mean_j expm1(s_j))`` so that ``log q_j - log p_j`` never carries the
-    constant ``log C``, ``p - q = -p expm1(log q - log p)`` and the KL is a sum of non-negative
-    terms. Measured against 40+ digit mpmath references (C = 10, logits of size 1 to 10, a
-    teacher at 1 % to 100 % of that from the student): in float64 the loss and gradient agree to
-    1e-14 wherever this form applies, from T = 1e2 to T = 1e150 (below, the standard form's loss
-    error is about ``1e-16 log C / KL``, 4e-11 for KL = 3e-6, and T is then below the logits'
-    span, so it cannot grow with T); in float32 to the rounding of s (1e-8 to 1e-5 relative,
-    larger when the student is closer to its teacher, whatever T) up to T = 1e30. Before, the
-    loss's error grew like ``1e-16 T^2 / |z - v|^2``: 2.7 % at T = 1e8 (float32), exactly 0 at
+    **Temperature range.** When T > 100 and every row of z and v spans at most T the KL is
+    computed in a high-temperature form (``minikd.functional._softened_kl64``): the log-sum-exp
+    is split as ``log C + log1p(mean_j expm1(s_j))`` so that ``log q_j - log p_j`` never carries
+    the constant ``log C``, ``p - q = -p expm1(log q - log p)`` and the KL is a sum of
+    non-negative terms. Measured against 40+ digit mpmath references (C = 10, logits of size 1 to
+    10, a teacher at 1 % to 100 % of that from the student): in float64 the loss and gradient
+    agree to 1e-14 wherever this form applies, up to T = 1e150 (otherwise the standard form's
+    loss error is about ``1e-16 log C / KL`` relative, 4e-11 for KL = 3e-6, and at most
+    ``1.5e-16 T^2`` absolute: 2e-12 at T = 100); in float32 to the rounding of s (1e-8 to 1e-5
+    relative, larger when the student is closer to its teacher, whatever T) up to T = 1e30.
+    Before, the loss's error grew like ``1e-16 T^2 / |z - v|^2``: 2.7 % at T = 1e8 (float32), 0 at
     T = 1e30. The documented range, checked at every call
     (``minikd._validation.TEMPERATURE_LIMITS``): **T <= 1e30 for float32 logits, T <= 1e100 for
     float64**. Above it a float32 ``s`` underflows (logit differences below ``T * 1.2e-38``) and
@@ -532,8 +532,8 @@ class DistillationLoss(DistillationStrategy):
         if w_soft > 0:
             # KL(q || p) per sample (N,) and p - q (N, C), in float64 (see "Precision")
             check_temperature_range(T, z.dtype, "DistillationLoss")
-            if teacher_terms is None:  # (log q, q), precomputed by a caching trainer or computed here
-                teacher_terms = self._teacher_terms(v)
+            if teacher_terms is None and T <= _HIGH_TEMPERATURE:  # else perhaps not needed
+                teacher_terms = self._teacher_terms(v)  # (log q, q), unless a caching trainer gave them
             kl, p_minus_q, log_p = _softened_kl64(z, v, T, teacher_terms)
             soft = w_soft * T * T * float(kl.sum()) / n
             dz = (w_soft * T / n) * p_minus_q

@@ -379,20 +379,21 @@ def test_hinton_loss_at_huge_temperature_is_the_logit_matching_limit(dtype, T):
     assert grad.dtype == dtype
 
 
-@pytest.mark.parametrize("T, label_mode", [(3.0, "none"), (3.0, "index"), (50.0, "none"), (50.0, "index"),
-                                           (1e3, "none")])
+@pytest.mark.parametrize("T, label_mode", [(150.0, "none"), (150.0, "index"), (1e3, "none")])
 def test_high_temperature_form_gradient_matches_finite_differences(T, label_mode):
-    """Rows spanning less than T take the high-temperature form (minikd.functional._softened_kl64):
-    its gradient against central differences, as for every other loss. (No labels at T = 1e3: the
-    step FD_EPS * T = 1e-2 suits the soft term, not the cross-entropy at T = 1.)"""
+    """T > 100 and rows spanning less than T take the high-temperature form
+    (minikd.functional._softened_kl64): its gradient against central differences, as for every
+    other loss. (Labels only at T = 150: the step FD_EPS * T suits the soft term, not the
+    cross-entropy at T = 1.)"""
     rng = np.random.default_rng(14)
     z, v = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
     labels = make_labels(rng, label_mode, 4, 5)
     assert_gradient_matches_fd(DistillationLoss(T, 0.3), z, v, labels, T)
 
 
-@pytest.mark.parametrize("T", [3.0, 20.0, 100.0])
+@pytest.mark.parametrize("T", [150.0, 250.0])
 def test_high_temperature_form_matches_pytorch(T):
+    """(PyTorch's float64 loss itself is off by ~1.5e-16 T^2, 1e-11 at T = 250: no higher T here.)"""
     torch = pytest.importorskip("torch")
     hinton, _, _ = torch_losses(torch)
     rng = np.random.default_rng(15)
