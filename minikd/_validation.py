@@ -18,6 +18,7 @@ Dtype policy for float inputs (features, logits, probabilities)
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -25,6 +26,8 @@ __all__ = [
     "check_float_array",
     "check_labels",
     "check_positive_float",
+    "check_temperature_range",
+    "TEMPERATURE_LIMITS",
     "check_nonnegative_float",
     "check_fraction",
     "check_int",
@@ -233,6 +236,35 @@ def check_positive_float(value, name: str) -> float:
     if not (np.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {_show(value)}")
     return v
+
+
+# The largest temperature at which the softened losses (DistillationLoss, kl_divergence) are
+# accurate, by the dtype of the logits; measured against 40+ digit mpmath references
+# (DistillationLoss's docstring, "Temperature range"). Beyond it a float32 s = (z - max z) / T
+# underflows (s below 1.2e-38 for logit differences below T * 1.2e-38, with 1e8 to spare at
+# 1e30) and the loss and gradient silently become 0; in float64 T**2 overflows at 1.3e154 and
+# KL ~ (|z - v| / T)**2 underflows (at 1e100, for logit differences below 1e-50).
+TEMPERATURE_LIMITS = {np.dtype(np.float32): 1e30, np.dtype(np.float64): 1e100}
+
+
+def check_temperature_range(temperature: float, dtype, what: str, limits=None) -> None:
+    """Warn (``UserWarning``) if an already-validated temperature is above the accurate range of a
+    softened loss for logits of ``dtype`` (``limits``: {dtype: largest T}, default
+    :data:`TEMPERATURE_LIMITS`).
+
+    A warning, not an error: the limit is a sufficient condition on T and the dtype alone, and
+    logits with larger differences stay accurate beyond it (a float32 loss at T = 1e32 is still
+    right for logit differences above 1e-6), so an error would reject valid inputs.
+    """
+    limit = (TEMPERATURE_LIMITS if limits is None else limits).get(dtype)  # dtype: a np.dtype
+    if limit is not None and temperature > limit:
+        warnings.warn(
+            f"{what}: temperature={temperature!r} is above {limit:g}, the largest temperature at which "
+            f"it is accurate for {dtype} logits; beyond it the loss and its gradient may be wrong or "
+            f"silently 0. For the T -> infinity limit use LogitMatchingLoss(center=True), which "
+            f"T**2 * KL tends to (Hinton et al. 2015, eq. 3)",
+            UserWarning, stacklevel=3,
+        )
 
 
 def check_nonnegative_float(value, name: str) -> float:

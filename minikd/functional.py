@@ -1,7 +1,8 @@
 """Softmax, log-softmax, cross-entropy, KL divergence and one-hot encoding.
 
 Every function here is numerically stable and dtype-preserving: float32 logits give float32
-results, float64 logits give float64 results.
+results, float64 logits give float64 results (the losses are computed in float64 either way:
+"Precision of the losses" below).
 
 Stability
 ---------
@@ -15,6 +16,15 @@ exactly, and rounding ``z / T`` first would cost float32 up to 0.06 in ``s`` at 
 Only logits whose row spans more than the float range (about 3.4e38 in float32, 1.8e308 in
 float64) can push ``s`` to -inf. softmax is still exact there (probability 0); log_softmax,
 cross_entropy and kl_divergence raise a ValueError rather than return -inf/inf.
+
+Precision of the losses
+-----------------------
+cross_entropy and kl_divergence compute in float64 from ``s`` rounded to the logits' dtype
+(``_log_softmax64``), so float32 losses are as accurate as float32 inputs allow (PyTorch's float32
+KL is up to 1e4 times less accurate on small KLs, ``tests/test_float32_accuracy.py``); their
+``reduction="none"`` arrays are still returned in the logits' dtype. kl_divergence switches to a
+high-temperature form when T > 100 and every row spans at most T (``_softened_kl64``) and stays accurate up
+to T = 1e30 (float32) and 1e100 (float64); above those it warns (``UserWarning``).
 
 Dimension names: N samples, C classes. The public functions validate their inputs; the private
 ``_softmax``/``_log_softmax`` are the bare math for hot loops whose inputs are already checked.
@@ -30,6 +40,7 @@ from ._validation import (
     check_int,
     check_labels,
     check_positive_float,
+    check_temperature_range,
     describe,
 )
 
@@ -86,25 +97,116 @@ def _log_softmax(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.
     return s
 
 
-def _guarded(fn, z: np.ndarray, temperature: float, axis: int = -1) -> np.ndarray:
-    """Run ``_softmax``/``_log_softmax`` for a public function: silence the overflow of a row
-    spanning more than the float range (it rounds to -inf, as it should), and scale in float64
-    when T is not a normal number of z's dtype (float32 with T < 1.2e-38 or T > 3.4e38)."""
+def _log_softmax64(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
+    """log softmax(z / T) along ``axis`` in float64, for loss values. Same shape as ``z``.
+
+    ``s = (z - max z) / T`` is computed in z's dtype, as in :func:`_log_softmax` (so a float32
+    row spanning more than the float32 range still gives -inf: the callers report it), and the
+    log-sum-exp and everything after it in float64. For float64 z this is exactly
+    :func:`_log_softmax`.
+
+    Why: a float32 log-probability carries a rounding error of about ``eps32 * |log p_j|``
+    (eps32 = 6e-8), so ``KL = sum_j q_j (log q_j - log p_j)`` computed from float32 log-softmaxes
+    is off by about ``eps32 * H(q)`` (up to ``eps32 * log C``) in absolute terms, which is large
+    relative to a small KL (a KL of 2e-3 at T = 20 lost 1e-4 relative). Rounding ``s`` alone costs
+    only ``eps32 * |s_j| <= eps32 * |log p_j|`` per entry, and does not grow as KL shrinks for a
+    given ``|z - v| / |z|``; float64 row sums of float32 terms would not help (measured: the
+    rounding of the log-probabilities, not of the sums, dominates).
+    """
+    s = _shifted(z, temperature, axis).astype(np.float64, copy=False)
+    s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))  # the sum is in [1, C]
+    return s
+
+
+# Above this temperature _softened_kl64 tries its high-temperature form (below it the standard
+# form's float64 loss error, about 1.5e-16 T^2 in absolute terms, is below 2e-12, and the
+# standard form costs half the NumPy calls: benchmarks/README.md).
+_HIGH_TEMPERATURE = 100.0
+
+
+def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_terms=None,
+                   skip_zeros: bool = False):
+    """``KL(q || p)`` per row and ``p - q``, float64, for p = softmax(z/T), q = softmax(v/T).
+
+    Parameters: ``z``, ``v`` 2-D of one float dtype; ``teacher_terms`` None or ``(log q, q)``
+    in float64 (as :func:`_log_softmax64` gives them). Returns ``(kl (N,), p_minus_q (N, C),
+    log_p (N, C) or None)``; ``log_p`` is None on the high-temperature path.
+
+    Two paths, chosen per batch (the same numbers whichever way the teacher terms arrive):
+
+    - T > 100 and every row of z and of v spans at most T (``s = (x - max x)/T`` in [-1, 0]):
+      the **high-temperature form**. The log-sum-exp is split as ``lse(s) = log C + l(s)`` with
+      ``l(s) = log1p(mean_j expm1(s_j))``, accurate to rounding relative to ``|s|``; then
+      ``u = log q - log p = (s_v - l(s_v)) - (s_z - l(s_z))`` never carries the constant
+      ``log C`` (whose rounding, 1e-16 log C, times T^2 was the whole loss at T = 1e8),
+      ``p - q = -p expm1(u)`` (no cancellation of two numbers near 1/C) and
+      ``KL = sum_j p_j phi(u_j)``, ``phi(u) = u e^u - e^u + 1 >= 0`` (see the code). Neither
+      error grows with T any more (it grew like 1e-16 T^2 / |z - v|^2 for the loss);
+    - otherwise the **standard form** ``sum_j q_j (log q_j - log p_j)`` from log-softmaxes,
+      using ``teacher_terms`` when given (the teacher's terms are not used on the other path).
+      With ``skip_zeros``, terms with q_j = 0 are 0 even where log q_j is -inf (a row beyond
+      the float range), instead of NaN.
+    """
+    if temperature > _HIGH_TEMPERATURE:
+        s_z = _shifted(z, temperature, -1).astype(np.float64, copy=False)
+        s_v = _shifted(v, temperature, -1).astype(np.float64, copy=False)
+        if s_z.min() >= -1.0 and s_v.min() >= -1.0:
+            return _softened_kl64_high_temperature(s_z, s_v)
+    log_p = _log_softmax64(z, temperature)
+    if teacher_terms is None:
+        log_q = _log_softmax64(v, temperature)
+        q = np.exp(log_q)
+    else:
+        log_q, q = teacher_terms
+    if skip_zeros:  # -inf - -inf would be NaN
+        log_ratio = np.subtract(log_q, log_p, out=np.zeros_like(log_p), where=q > 0)
+    else:
+        log_ratio = log_q - log_p
+    kl = np.maximum((q * log_ratio).sum(axis=1), 0)  # (N,); rounding can give -1e-17
+    return kl, np.exp(log_p) - q, log_p
+
+
+def _softened_kl64_high_temperature(s_z: np.ndarray, s_v: np.ndarray):
+    """The high-temperature form of :func:`_softened_kl64`, from float64 s in [-1, 0]."""
+    r_z = s_z - np.log1p(np.expm1(s_z).mean(axis=1, keepdims=True))  # log(C p), (N, C)
+    r_v = s_v - np.log1p(np.expm1(s_v).mean(axis=1, keepdims=True))  # log(C q)
+    u = r_v - r_z                                                     # log(q / p)
+    p = np.exp(r_z) / s_z.shape[1]
+    p_minus_q = -p * np.expm1(u)                                      # = p (1 - q/p)
+    # KL = sum_j p_j phi(u_j) with phi(u) = u e^u - e^u + 1 >= 0 (it is sum_j q_j u_j: the
+    # p_j - q_j add up to 0), so a rounding error common to all u_j (from l(s)) cancels to
+    # first order. For |u| <= 1e-3 phi is its series (truncation < 3e-18 relative): no
+    # cancellation at all; otherwise q_j u_j + p_j - q_j loses only 1e-16 / |u| relative.
+    if np.abs(u).max() <= 1e-3:
+        phi = u * u * (1 / 2 + u * (1 / 3 + u * (1 / 8 + u * (1 / 30 + u / 144))))
+        kl = (p * phi).sum(axis=1)
+    else:
+        kl = np.maximum((p * np.exp(u) * u + p_minus_q).sum(axis=1), 0)
+    return kl, p_minus_q, None
+
+
+def _guarded(fn, z: np.ndarray, temperature: float, axis: int = -1, dtype=None) -> np.ndarray:
+    """Run ``_softmax``/``_log_softmax``/``_log_softmax64`` for a public function: silence the
+    overflow of a row spanning more than the float range (it rounds to -inf, as it should), and
+    scale in float64 when T is not a normal number of z's dtype (float32 with T < 1.2e-38 or
+    T > 3.4e38); the result is then cast to ``dtype`` (default: z's dtype)."""
     info = np.finfo(z.dtype)
     with np.errstate(over="ignore"):
         if temperature != 1.0 and not info.tiny <= temperature <= info.max:
-            return fn(z.astype(np.float64), temperature, axis).astype(z.dtype)
+            return fn(z.astype(np.float64), temperature, axis).astype(dtype or z.dtype)
         return fn(z, temperature, axis)
 
 
-def _reduce(per_sample: np.ndarray, reduction: str, overflow_message: str):
-    """Reduce per-sample losses; raise ValueError(overflow_message) if they are not finite."""
+def _reduce(per_sample: np.ndarray, reduction: str, overflow_message: str, dtype=None):
+    """Reduce per-sample losses (computed in float64); raise ValueError(overflow_message) if one
+    is not finite or beyond the range of ``dtype`` (the logits' dtype: "none" returns that dtype)."""
+    dtype = np.dtype(dtype or per_sample.dtype)
     with np.errstate(over="ignore"):
         total = per_sample.sum(dtype=np.float64)  # float64: float32 losses cannot overflow it
-    if not (np.isfinite(per_sample).all() and np.isfinite(total)):
+    if not ((np.abs(per_sample) <= np.finfo(dtype).max).all() and np.isfinite(total)):
         raise ValueError(overflow_message)
     if reduction == "none":
-        return per_sample
+        return per_sample.astype(dtype, copy=False)
     if reduction == "sum":
         return float(total)
     return float(total / per_sample.shape[0]) if per_sample.ndim else float(total)
@@ -229,7 +331,7 @@ def cross_entropy(logits, labels, reduction: str = "mean"):
     single = logits.ndim == 1
     n = None if single else logits.shape[0]
     kind, y = check_labels(labels, "labels", n, logits.shape[-1], logits.dtype, single=single)
-    logp = _guarded(_log_softmax, logits, 1.0)
+    logp = _guarded(_log_softmax64, logits, 1.0, dtype=np.float64)  # float64 loss values: see _log_softmax64
     if kind == "index":
         per_sample = -np.take_along_axis(
             np.atleast_2d(logp), np.atleast_1d(y)[:, None], axis=1
@@ -241,7 +343,7 @@ def cross_entropy(logits, labels, reduction: str = "mean"):
         with np.errstate(over="ignore"):
             per_sample = -(y * np.where(y > 0, logp, 0)).sum(axis=-1)
     return _reduce(np.asarray(per_sample), reduction,
-                   _beyond_range("the cross-entropy", "logits", logits.dtype))
+                   _beyond_range("the cross-entropy", "logits", logits.dtype), logits.dtype)
 
 
 def kl_divergence(p_logits, q_logits, temperature: float = 1.0, reduction: str = "mean"):
@@ -276,11 +378,20 @@ def kl_divergence(p_logits, q_logits, temperature: float = 1.0, reduction: str =
         of logits spans more than the float range, about 3.4e38 in float32, or does so after
         dividing by T).
 
+    Warns
+    -----
+    UserWarning
+        If ``temperature`` is above 1e30 (float32 logits) or 1e100 (float64), where the result
+        may be wrong or silently 0 (``minikd._validation.TEMPERATURE_LIMITS``).
+
     Notes
     -----
-    ``KL(P || Q) = sum_j P_j (log P_j - log Q_j)``, computed from log-softmaxes so that terms
-    with ``P_j = 0`` contribute exactly 0 and nothing is ``log(0)``. Rounding can make a true
-    zero come out as -1e-17; the per-sample value is clipped at 0, which the true value obeys.
+    ``KL(P || Q) = sum_j P_j (log P_j - log Q_j)``, computed from float64 log-softmaxes so that
+    terms with ``P_j = 0`` contribute exactly 0 and nothing is ``log(0)``. Rounding can make a
+    true zero come out as -1e-17; the per-sample value is clipped at 0, which the true value obeys.
+    When every row spans at most T, the high-temperature form of ``_softened_kl64`` is used
+    instead (its docstring says why: the ``log C`` in both log-sum-exps would otherwise cost
+    ``1e-16 T^2`` of the KL's ``|p - q|^2``-sized value).
     """
     p_logits = check_float_array(p_logits, "p_logits")
     q_logits = check_float_array(q_logits, "q_logits")
@@ -291,15 +402,16 @@ def kl_divergence(p_logits, q_logits, temperature: float = 1.0, reduction: str =
     t = check_positive_float(temperature, "temperature")
     reduction = check_choice(reduction, "reduction", _REDUCTIONS)
     dtype = np.result_type(p_logits, q_logits)
-    logp = _guarded(_log_softmax, p_logits.astype(dtype, copy=False), t)
-    logq = _guarded(_log_softmax, q_logits.astype(dtype, copy=False), t)
-    p = np.exp(logp)
-    # Terms with P_j = 0 are 0 and are skipped: log P_j may be -inf there (-inf - -inf is NaN).
-    log_ratio = np.subtract(logp, logq, out=np.zeros_like(logp), where=p > 0)
-    with np.errstate(over="ignore"):
-        per_sample = np.maximum((p * log_ratio).sum(axis=-1), 0)
+    check_temperature_range(t, dtype, "kl_divergence")
+    # float64 whatever the dtype, and a high-temperature form (see _log_softmax64, _softened_kl64)
+    target = np.atleast_2d(p_logits.astype(dtype, copy=False))
+    model = np.atleast_2d(q_logits.astype(dtype, copy=False))
+    with np.errstate(over="ignore"):  # a row beyond the float range: -inf, reported below
+        per_sample = _softened_kl64(model, target, t, skip_zeros=True)[0]
+    if p_logits.ndim == 1:
+        per_sample = per_sample[0]
     return _reduce(np.asarray(per_sample), reduction,
-                   _beyond_range("the KL divergence", "p_logits and q_logits", dtype, t))
+                   _beyond_range("the KL divergence", "p_logits and q_logits", dtype, t), dtype)
 
 
 def one_hot(labels, num_classes: int, dtype=np.float64) -> np.ndarray:

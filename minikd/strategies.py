@@ -30,7 +30,9 @@ Conventions shared by all strategies
 - The cross-entropy term always uses temperature 1; only the soft term is softened.
 - Inputs are one vector (C,) or a batch (N, C); labels are integer indices (N,) or probability
   rows (N, C) (for one vector: an int or a (C,) row). float32 logits give a float32 gradient
-  (float16 is promoted to float32); the loss is a Python float.
+  (float16 is promoted to float32); the loss is a Python float, computed in float64 from the
+  float32 logits (see "Precision" in :class:`DistillationLoss`), so a float32 loss is as
+  accurate as the float32 inputs allow, not as float32 arithmetic.
 
 Two ways in
 -----------
@@ -55,9 +57,10 @@ from ._validation import (
     check_labels,
     check_nonnegative_float,
     check_positive_float,
+    check_temperature_range,
     describe,
 )
-from .functional import _log_softmax
+from .functional import _HIGH_TEMPERATURE, _log_softmax64, _softened_kl64
 
 __all__ = [
     "DistillationStrategy",
@@ -143,7 +146,8 @@ class DistillationStrategy(ABC):
     # -- hyperparameters (validated whenever they are set, e.g. by a temperature schedule)
     @property
     def temperature(self) -> float:
-        """Softmax temperature T > 0 of the soft term."""
+        """Softmax temperature T > 0 of the soft term (its accurate range, and the warning
+        outside it: "Temperature range" in :class:`DistillationLoss`)."""
         return self._temperature
 
     @temperature.setter
@@ -254,7 +258,9 @@ class DistillationStrategy(ABC):
         Returns
         -------
         tuple of ndarrays with N rows each, or None
-            None (this default) when there is nothing worth precomputing.
+            None (this default) when there is nothing worth precomputing. In the dtype the
+            subclass computes its loss in (float64 for :class:`DistillationLoss`, also for a
+            float32 student: 16 bytes per sample and class for the cache).
 
         Notes
         -----
@@ -283,8 +289,9 @@ class DistillationStrategy(ABC):
         labels : ndarray of int64 of shape (N,), ndarray of shape (N, C), or None
             As returned by ``minikd._validation.check_labels``.
         teacher_terms : tuple of ndarrays, or None
-            The batch's rows of ``self._teacher_terms(all teacher logits)``, in the dtype of
-            ``student_logits``; None: computed from ``teacher_logits`` when needed.
+            The batch's rows of ``self._teacher_terms(all teacher logits)`` (float64 for
+            :class:`DistillationLoss`, whose loss is computed in float64); None: computed from
+            ``teacher_logits`` when needed.
 
         Returns
         -------
@@ -376,7 +383,7 @@ class CrossEntropyLoss(DistillationStrategy):
         if labels_kind is None:
             raise ValueError("labels are required by CrossEntropyLoss, got None")
         n = z.shape[0]
-        ce, dce = _cross_entropy_term(_log_softmax(z), labels_kind, labels)
+        ce, dce = _cross_entropy_term(_log_softmax64(z), labels_kind, labels)  # float64: see DistillationLoss
         hard = float(ce.sum()) / n
         dce /= n  # dce is a new array
         return hard, dce, {"soft": 0.0, "hard": hard}
@@ -426,17 +433,59 @@ class DistillationLoss(DistillationStrategy):
     balance with the hard term would change with T. With it, the soft gradient's scale is
     roughly independent of T; :class:`LogitMatchingLoss` is this limit.
 
+    **Precision.** The loss is computed in float64 whatever the logits' dtype, and the gradient
+    is returned in the student's dtype (float32 stays float32). Only ``s = (z - max z) / T`` is
+    rounded to the logits' dtype, as a float32 model would; the log-sum-exp, the log-probabilities
+    and the sums are float64. Why: a float32 log-probability is off by about ``6e-8 |log p_j|``,
+    so a KL summed from float32 log-softmaxes is off by about ``6e-8 H(q)`` (up to
+    ``6e-8 log C``) in absolute terms, a large relative error when the KL is small (high T, or a
+    student close to its teacher); summing the same float32 terms in float64 does not help
+    (measured: the terms' rounding, not the sum's, dominates). Rounding ``s`` alone moves the loss
+    by at most ``eps32 * sum |dL/ds| |s|`` (``tests/test_float32_accuracy.py``); on 300 random
+    float32 cases (T in [0.5, 20], ``tests/test_float32_accuracy.py``) the median relative error
+    is 5e-9 against PyTorch float32's 1.5e-7, the largest 4.5e-6 against 1.6 (a student within
+    1 % of its teacher, whose KL is far smaller than its terms; ``benchmarks/precision_float32.py``).
+
+    **Temperature range.** When T > 100 and every row of z and v spans at most T the KL is
+    computed in a high-temperature form (``minikd.functional._softened_kl64``): the log-sum-exp
+    is split as ``log C + log1p(mean_j expm1(s_j))`` so that ``log q_j - log p_j`` never carries
+    the constant ``log C``, ``p - q = -p expm1(log q - log p)`` and the KL is a sum of
+    non-negative terms. Measured against 40+ digit mpmath references (C = 10, logits of size 1 to
+    10, a teacher at 1 % to 100 % of that from the student): in float64 the loss and gradient
+    agree to 1e-14 wherever this form applies, up to T = 1e150 (otherwise the standard form's
+    loss error is about ``1e-16 log C / KL`` relative, 4e-11 for KL = 3e-6, and at most
+    ``1.5e-16 T^2`` absolute: 2e-12 at T = 100); in float32 to the rounding of s (1e-8 to 1e-5
+    relative, larger when the student is closer to its teacher, whatever T) up to T = 1e30.
+    Before (main at fdea3e3, same cases), the loss's relative error grew like
+    ``1e-16 T^2 / |z - v|^2`` in float64 (100 % from T = 1e6 for a student within 1 % of its
+    teacher) and like ``6e-8 T^2 / |z - v|^2`` in float32 (10 times the loss at T = 100 for that
+    student; the loss exactly 0 from T = 1e8 on). The documented range, checked at every call
+    (``minikd._validation.TEMPERATURE_LIMITS``): **T <= 1e30 for float32 logits, T <= 1e100 for
+    float64**. Above it a float32 ``s`` underflows (logit differences below ``T * 1.2e-38``) and
+    the loss would silently become 0, and in float64 ``T**2`` overflows at 1.3e154: a
+    ``UserWarning`` names the temperature, the dtype and the limit, and points to
+    :class:`LogitMatchingLoss` (``center=True``), the T -> infinity limit. A warning rather than
+    an error because the limit is a sufficient condition on T alone: logits whose differences
+    are large enough stay accurate beyond it. At small T the limits are the float range (a row
+    of ``z / T`` spanning more than 3.4e38 in float32 is reported as an overflow, a ValueError).
+
     **Porting hyperparameters** (all verified against the sources named; users get this wrong):
 
     - *PyTorch tutorial* "Knowledge Distillation Tutorial" (pytorch/tutorials,
-      ``beginner_source/knowledge_distillation_tutorial.py``): ``loss = soft_target_loss_weight *
-      T**2 * (-sum(q * log p) / N) + ce_loss_weight * CE``, with independent weights (0.25, 0.75
-      in the tutorial). minikd's ``alpha = ce_loss_weight / (ce_loss_weight +
-      soft_target_loss_weight)``, and the tutorial's loss is ``(ce + soft)`` times minikd's.
-      In the version we read the soft term is the soft-target cross-entropy, which exceeds
-      ``T^2 KL`` by
-      ``T^2 H(q)`` (the teacher's entropy, constant for the student): same gradients, larger
-      loss values.
+      ``beginner_source/knowledge_distillation_tutorial.py``, ``train_knowledge_distillation``):
+      ``loss = soft_target_loss_weight * soft_targets_loss + ce_loss_weight * label_loss`` with
+      independent weights (0.25 and 0.75 in the tutorial) and ``soft_targets_loss =
+      sum(soft_targets * (soft_targets.log() - soft_prob)) / N * T**2``, ``soft_targets =
+      softmax(v / T)``, ``soft_prob = log_softmax(z / T)``: that is ``T^2 KL`` with the batch
+      mean, minikd's soft term (``F.kl_div(soft_prob, soft_targets, reduction="batchmean") *
+      T**2`` is the same number). So minikd's ``alpha = ce_loss_weight / (ce_loss_weight +
+      soft_target_loss_weight)``, and the tutorial's loss is ``(ce_loss_weight +
+      soft_target_loss_weight)`` times minikd's. An earlier revision of the tutorial used
+      ``-sum(soft_targets * soft_prob) / N * T**2``, the soft-target cross-entropy, which exceeds
+      ``T^2 KL`` by ``T^2 H(q)`` (the teacher's entropy, constant for the student): same
+      gradients, larger loss values. ``soft_targets.log()`` is ``-inf`` where a float32 teacher
+      probability underflows, which makes the tutorial's loss NaN (see
+      :func:`minikd.interop.reference_distillation_loss`).
     - *Keras example* "Knowledge Distillation" (keras-team/keras-io,
       ``examples/vision/knowledge_distillation.py``): ``loss = alpha * student_loss + (1 - alpha)
       * distillation_loss`` with ``keras.losses.KLDivergence`` (batch mean of per-sample sums):
@@ -470,8 +519,9 @@ class DistillationLoss(DistillationStrategy):
         super().__init__(temperature, alpha)
 
     def _teacher_terms(self, teacher_logits):
-        """``(log q, q)``, the teacher's softened distribution: two arrays of shape (N, C)."""
-        log_q = _log_softmax(teacher_logits, self.temperature)
+        """``(log q, q)``, the teacher's softened distribution: two float64 arrays of shape (N, C)
+        (float64 for float32 logits too: the loss is computed from them, see "Precision")."""
+        log_q = _log_softmax64(teacher_logits, self.temperature)
         return log_q, np.exp(log_q)
 
     def _compute(self, z, v, labels_kind, labels, teacher_terms=None):
@@ -482,14 +532,15 @@ class DistillationLoss(DistillationStrategy):
         soft, hard = 0.0, (None if labels_kind is None else 0.0)
         dz = log_p = None
         if w_soft > 0:
-            log_p = _log_softmax(z, T)  # (N, C) student, softened
-            # (N, C) teacher, softened: log q and q, precomputed by a caching trainer or computed here
-            log_q, q = self._teacher_terms(v) if teacher_terms is None else teacher_terms
-            kl = np.maximum((q * (log_q - log_p)).sum(axis=1), 0)  # (N,); rounding can give -1e-17
+            # KL(q || p) per sample (N,) and p - q (N, C), in float64 (see "Precision")
+            check_temperature_range(T, z.dtype, "DistillationLoss")
+            if teacher_terms is None and T <= _HIGH_TEMPERATURE:  # else perhaps not needed
+                teacher_terms = self._teacher_terms(v)  # (log q, q), unless a caching trainer gave them
+            kl, p_minus_q, log_p = _softened_kl64(z, v, T, teacher_terms)
             soft = w_soft * T * T * float(kl.sum()) / n
-            dz = (w_soft * T / n) * (np.exp(log_p) - q)
+            dz = (w_soft * T / n) * p_minus_q
         if w_hard > 0:
-            log_p1 = log_p if (T == 1.0 and log_p is not None) else _log_softmax(z)
+            log_p1 = log_p if (T == 1.0 and log_p is not None) else _log_softmax64(z)
             ce, dce = _cross_entropy_term(log_p1, labels_kind, labels)
             hard = w_hard * float(ce.sum()) / n
             dce *= w_hard / n  # dce is a new array
@@ -565,16 +616,21 @@ class LogitMatchingLoss(DistillationStrategy):
             d = z - v  # (N, C)
             if self.center:
                 d -= d.mean(axis=1, keepdims=True)
-            soft = w_soft * float((d * d).sum()) / (2 * c * n)
+            # float32 squares, summed in float64 (all terms >= 0: the squares' rounding is all that remains)
+            soft = w_soft * float((d * d).sum(dtype=np.float64)) / (2 * c * n)
             dz += (w_soft / (n * c)) * d
         if w_hard > 0:
-            ce, dce = _cross_entropy_term(_log_softmax(z), labels_kind, labels)
+            ce, dce = _cross_entropy_term(_log_softmax64(z), labels_kind, labels)  # float64, as in DistillationLoss
             hard = w_hard * float(ce.sum()) / n
             dz += (w_hard / n) * dce
         return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard}
 
 
 # ----------------------------------------------------------------------------- DKD
+# DKD's KLs use the standard log-softmax form, whose loss error grows like 1e-16 T^2 / |z - v|^2
+# (relative 2e-6 at T = 1e3 for a student within 1 % of its teacher): see DecoupledKDLoss.
+_DKD_TEMPERATURE_LIMITS = {np.dtype(np.float32): 1e3, np.dtype(np.float64): 1e3}
+
 class DecoupledKDLoss(DistillationStrategy):
     r"""Decoupled knowledge distillation, DKD (Zhao, Cui, Song, Qiu & Liang, CVPR 2022).
 
@@ -649,6 +705,12 @@ class DecoupledKDLoss(DistillationStrategy):
 
     ``parts`` holds ``"tckd"`` = ``alpha T^2 mean(TCKD)`` and ``"nckd"`` = ``beta T^2 mean(NCKD)``;
     ``"soft"`` is their sum and ``"hard"`` is None.
+
+    **Precision and temperature range.** As in :class:`DistillationLoss`, the loss is computed in
+    float64 from the logits (``s = (z - max z)/T`` rounded to their dtype) and the gradient is
+    returned in the student's dtype. The KLs use the standard log-softmax form (not the
+    high-temperature form), whose loss error grows like ``1e-16 T^2 / |z - v|^2`` (relative 2e-6
+    at T = 1e3 for a student within 1 % of its teacher): above T = 1e3 a ``UserWarning`` says so.
     """
 
     requires_labels = True
@@ -686,10 +748,11 @@ class DecoupledKDLoss(DistillationStrategy):
                 f"got logits of shape {z.shape}"
             )
         T, a, b = self.temperature, self.alpha, self.beta
+        check_temperature_range(T, z.dtype, "DecoupledKDLoss", _DKD_TEMPERATURE_LIMITS)
         target = labels if labels_kind == "index" else np.argmax(labels, axis=1)  # (N,)
         rows = np.arange(n)
-        log_p = _log_softmax(z, T)  # (N, C) student
-        log_q = _log_softmax(v, T)  # (N, C) teacher
+        log_p = _log_softmax64(z, T)  # (N, C) student, float64 (as in DistillationLoss, "Precision")
+        log_q = _log_softmax64(v, T)  # (N, C) teacher
         other = np.ones((n, c), dtype=bool)
         other[rows, target] = False
         log_p_other = log_p[other].reshape(n, c - 1)  # log p_j for j != g, (N, C-1)
@@ -704,15 +767,15 @@ class DecoupledKDLoss(DistillationStrategy):
         # NCKD: KL between the renormalised non-target distributions. p̂ is the softmax of the
         # non-target logits alone (equal to p_j / (1 - p_g), but without subtracting two large
         # logs when the target logit dominates).
-        log_p_hat = _log_softmax(z[other].reshape(n, c - 1), T)  # (N, C-1)
-        log_q_hat = _log_softmax(v[other].reshape(n, c - 1), T)
+        log_p_hat = _log_softmax64(z[other].reshape(n, c - 1), T)  # (N, C-1)
+        log_q_hat = _log_softmax64(v[other].reshape(n, c - 1), T)
         p_hat, q_hat = np.exp(log_p_hat), np.exp(log_q_hat)
         nckd = np.maximum((q_hat * (log_q_hat - log_p_hat)).sum(axis=1), 0)  # (N,)
 
         tckd_part = a * T * T * float(tckd.sum()) / n
         nckd_part = b * T * T * float(nckd.sum()) / n
 
-        dz = np.empty_like(z)
+        dz = np.empty_like(log_p)  # float64; returned in the student's dtype
         dz[rows, target] = a * (pt - qt)
         dz[other] = (b * (p_hat - q_hat) - a * (pt - qt)[:, None] * p_hat).ravel()
         dz *= T / n

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -319,6 +320,115 @@ def test_centred_logit_matching_is_the_limit_for_any_logits(seed, offset):
     far = DistillationLoss(1e4, 0.0).compute_gradient(z, v)
     np.testing.assert_allclose(far, limit, atol=1e-3 * np.abs(limit).max(), rtol=0,
                                err_msg="Hinton gradient at T=1e4 vs centred logit matching")
+
+
+# ----------------------------------------------------------------------------- the temperature range
+def _mpmath_hinton(mpmath, z, v, T):
+    """T^2 KL(q || p) (batch mean) and T (p - q) / N at 40 + 2 log10(T) digits."""
+    mpmath.mp.dps = int(40 + 2 * math.log10(max(T, 1.0)))
+    T = mpmath.mpf(T)
+    n, c = z.shape
+    loss, grad = mpmath.mpf(0), np.zeros((n, c))
+    for i in range(n):
+        sz = [mpmath.mpf(float(x)) / T for x in z[i]]
+        sv = [mpmath.mpf(float(x)) / T for x in v[i]]
+        lz = mpmath.log(mpmath.fsum(mpmath.exp(x) for x in sz))
+        lv = mpmath.log(mpmath.fsum(mpmath.exp(x) for x in sv))
+        log_p, log_q = [x - lz for x in sz], [x - lv for x in sv]
+        loss += T * T * mpmath.fsum(mpmath.exp(b) * (b - a) for a, b in zip(log_p, log_q, strict=True))
+        grad[i] = [float(T * (mpmath.exp(a) - mpmath.exp(b)) / n) for a, b in zip(log_p, log_q, strict=True)]
+    return float(loss / n), grad
+
+
+@pytest.mark.parametrize("gap", [1.0, 0.01])
+@pytest.mark.parametrize("T", [1.0, 10.0, 1e3, 1e5, 1e8, 1e12, 1e30, 1e60, 1e100])
+def test_hinton_loss_is_accurate_over_the_documented_temperature_range_float64(T, gap):
+    """Against a 40+ digit reference: relative error <= 1e-9 (loss) and 1e-12 (gradient, max entry
+    relative to the largest) from T = 1 to 1e100, also for a student within 1 % of its teacher.
+    (Rows spanning more than T use the standard form, whose loss error is ~1e-16 log C / KL: 4e-11
+    here at T = 10 with KL = 3e-6; the high-temperature form reaches ~1e-14.) Before the
+    high-temperature form the loss was off by 1e-4 at T = 1e4, 100 % at T = 1e8, and 0 at 1e30."""
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(12)
+    z = rng.standard_normal((6, 10)) * 3
+    v = z + rng.standard_normal((6, 10)) * 3 * gap
+    want_loss, want_grad = _mpmath_hinton(mpmath, z, v, T)
+    loss, grad, _ = DistillationLoss(T, 0.0).loss_and_gradient(z, v)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-9, err_msg=f"loss at T={T:g}")
+    np.testing.assert_allclose(grad, want_grad, rtol=0, atol=1e-12 * np.abs(want_grad).max(),
+                               err_msg=f"gradient at T={T:g}")
+
+
+@pytest.mark.parametrize("dtype, T", [(np.float64, 1e10), (np.float64, 1e30), (np.float64, 1e100),
+                                      (np.float32, 1e10), (np.float32, 1e30)])
+def test_hinton_loss_at_huge_temperature_is_the_logit_matching_limit(dtype, T):
+    """No mpmath needed: for T >= 1e10 and logits of size ~3, T^2 KL and T (p - q) equal their
+    T -> infinity limits (centred logit matching, Hinton et al. eq. 3) up to O(|z| / T) <= 1e-9
+    relative; float32 to its rounding of s (1e-6 here). Never a silent 0."""
+    rng = np.random.default_rng(13)
+    z = (rng.standard_normal((5, 7)) * 3).astype(dtype)
+    v = (rng.standard_normal((5, 7)) * 3).astype(dtype)
+    loss, grad, _ = DistillationLoss(T, 0.0).loss_and_gradient(z, v)
+    limit_loss, limit_grad, _ = LogitMatchingLoss(center=True).loss_and_gradient(z.astype(np.float64),
+                                                                               v.astype(np.float64))
+    rtol = 1e-8 if dtype == np.float64 else 2e-6
+    assert loss > 0
+    np.testing.assert_allclose(loss, limit_loss, rtol=rtol, err_msg=f"T^2 KL at T={T:g} vs its limit")
+    np.testing.assert_allclose(grad, limit_grad, rtol=0, atol=rtol * np.abs(limit_grad).max(),
+                               err_msg=f"T (p - q) at T={T:g} vs its limit")
+    assert grad.dtype == dtype
+
+
+@pytest.mark.parametrize("T, label_mode", [(150.0, "none"), (150.0, "index"), (1e3, "none")])
+def test_high_temperature_form_gradient_matches_finite_differences(T, label_mode):
+    """T > 100 and rows spanning less than T take the high-temperature form
+    (minikd.functional._softened_kl64): its gradient against central differences, as for every
+    other loss. (Labels only at T = 150: the step FD_EPS * T suits the soft term, not the
+    cross-entropy at T = 1.)"""
+    rng = np.random.default_rng(14)
+    z, v = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    labels = make_labels(rng, label_mode, 4, 5)
+    assert_gradient_matches_fd(DistillationLoss(T, 0.3), z, v, labels, T)
+
+
+@pytest.mark.parametrize("T", [150.0, 250.0])
+def test_high_temperature_form_matches_pytorch(T):
+    """(PyTorch's float64 loss itself is off by ~1.5e-16 T^2, 1e-11 at T = 250: no higher T here.)"""
+    torch = pytest.importorskip("torch")
+    hinton, _, _ = torch_losses(torch)
+    rng = np.random.default_rng(15)
+    z, v, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 5)), rng.integers(0, 5, 6)
+    ours = DistillationLoss(T, 0.4).loss_and_gradient(z, v, y)
+    theirs = torch_loss_and_grad(torch, hinton, z, torch.tensor(v), torch.tensor(y), T, 0.4)
+    assert_matches_torch(ours, theirs, f"DistillationLoss high-temperature form, T={T}")
+
+
+@pytest.mark.parametrize("dtype, T", [(np.float32, 1e31), (np.float64, 1e101)])
+def test_temperature_above_the_documented_range_warns(dtype, T):
+    z = np.zeros((2, 3), dtype=dtype)
+    z[:, 0] = 1
+    with pytest.warns(UserWarning, match=re.escape(f"temperature={T!r} is above ") + rf".* for {np.dtype(dtype)} "
+                                         r"logits.*LogitMatchingLoss\(center=True\)"):
+        DistillationLoss(T, 0.0).loss_and_gradient(z, z[:, ::-1])
+    with pytest.warns(UserWarning, match=r"kl_divergence: temperature="):
+        kl_divergence(z, z[:, ::-1], T)
+
+
+def test_dkd_warns_above_its_temperature_range():
+    z = np.array([[1.0, 0.0, 2.0]])
+    with pytest.warns(UserWarning, match=r"DecoupledKDLoss: temperature=10000.0 is above 1000"):
+        DecoupledKDLoss(1e4).loss_and_gradient(z, z[:, ::-1], np.array([0]))
+
+
+def test_temperatures_within_the_range_do_not_warn():
+    import warnings
+
+    z = np.array([[1.0, 0.0, 2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistillationLoss(1e30, 0.0).loss_and_gradient(z.astype(np.float32), z[:, ::-1].astype(np.float32))
+        DistillationLoss(1e100, 0.0).loss_and_gradient(z, z[:, ::-1])
+        DecoupledKDLoss(1e3).loss_and_gradient(z, z[:, ::-1], np.array([0]))
 
 
 all_strategies = [
