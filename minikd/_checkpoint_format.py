@@ -47,7 +47,7 @@ opcode                 byte    argument and effect
 PROTO                  0x80    u1 protocol (<= 4); only as the first opcode
 FRAME                  0x95    u8 length of the frame that follows (<= the bytes left); a hint,
                                a reader may ignore it
-STOP                   ``.``   end; the stack must hold exactly the tree
+STOP                   ``.``   end; the stack must hold exactly one value (the tree), no open mark
 NONE                   ``N``   push None
 NEWTRUE, NEWFALSE      0x88,   push True, False
                        0x89
@@ -92,8 +92,8 @@ writes ``POP``, ``POP_MARK`` or ``DUP`` for a tree without cycles, and this read
 Besides the opcode names, the scan checks every stack effect: an opcode may only pop what is there, APPEND
 and APPENDS need a list below their values, SETITEM and SETITEMS a dict and **str keys** (so a file
 cannot make dict insertion quadratic with colliding int keys), the memo is a list filled in order (so
-``LONG_BINPUT 0xffffffff`` cannot make the unpickler allocate 32 GiB), and a truncated argument is an error
-before the unpickler could allocate the length it claims.
+``LONG_BINPUT 0xffffffff`` cannot make CPython's unpickler allocate and zero a 64 GiB memo), and a truncated
+argument is an error before the unpickler could allocate the length it claims.
 
 The memo lets one object appear many times, and even inside itself. The reader therefore rebuilds the
 tree afresh: a cycle is an error, nesting deeper than ``max_depth`` is an error, every visit of a
@@ -101,7 +101,8 @@ container or value counts (also repeated visits of a memo-shared one) against ``
 ``max_values``, and every decoded array counts its bytes against ``max_array_bytes``; by default the last
 two are ``len(data)``, which a file written by :func:`encode` never exceeds (each value costs it at least
 one opcode byte and each array its bytes), so a few hundred bytes cannot unfold into gigabytes or
-exponential work. Shared objects in the file are never shared in the result.
+exponential work. No container or array of the result is shared (str and bytes, being immutable, may be);
+every array is a C-contiguous, native-order copy that owns its memory.
 """
 
 from __future__ import annotations
@@ -244,13 +245,14 @@ def _enter_for_encode(value, path: tuple, on_path: set, counter: list) -> None:
     """Refuse what decode would refuse: a cycle, too deep a nesting, too many containers."""
     if id(value) in on_path:
         raise ValueError(f"{format_path(path)} contains itself (a cycle); a container must be a tree")
-    if len(path) >= DEFAULT_MAX_DEPTH:
-        raise ValueError(f"{format_path(path)} is nested deeper than {DEFAULT_MAX_DEPTH} containers")
     _count_container(path, counter)
     on_path.add(id(value))
 
 
 def _count_container(path: tuple, counter: list) -> None:
+    """Containers and arrays, as decode counts them: at most 64 deep, at most 1,000,000 in all."""
+    if len(path) >= DEFAULT_MAX_DEPTH:
+        raise ValueError(f"{format_path(path)} is nested deeper than {DEFAULT_MAX_DEPTH} containers")
     counter[0] += 1
     if counter[0] > DEFAULT_MAX_CONTAINERS:
         raise ValueError(f"the tree holds more than {DEFAULT_MAX_CONTAINERS} containers and arrays "

@@ -214,6 +214,12 @@ def test_encode_refuses_cycles_and_too_deep_trees():
     decode(encode(deep))  # 64 levels: the limit
     with pytest.raises(ValueError, match="deeper than 64"):
         encode([deep])
+    deep_array = np.zeros(1)
+    for _ in range(63):
+        deep_array = [deep_array]
+    decode(encode(deep_array))  # an array record counts as a level, as in decode
+    with pytest.raises(ValueError, match=r"state(\[0\]){64} is nested deeper than 64"):
+        encode([deep_array])
     with pytest.raises(ValueError, match=r"more than 1000000 containers and arrays \(reached at state\[499999\]\[0\]"):
         encode([[np.zeros(1)]] * 500_000)  # one list, 500,000 times: each occurrence is written (and counted)
 
