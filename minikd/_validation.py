@@ -18,6 +18,7 @@ Dtype policy for float inputs (features, logits, probabilities)
 from __future__ import annotations
 
 import numbers
+import reprlib
 import warnings
 
 import numpy as np
@@ -41,11 +42,23 @@ __all__ = [
 ]
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 4, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 40
+
+
 def describe(value, limit: int = 60) -> str:
-    """Short, safe description of a value for an error message."""
+    """Short, safe description of a value for an error message.
+
+    Safe for values read from a file too: nested and long containers are abbreviated
+    (:mod:`reprlib`), and a value whose ``repr`` fails (an int too large to print) is named by its type.
+    """
     if isinstance(value, np.ndarray):
         return f"ndarray of shape {value.shape} and dtype {value.dtype}"
-    text = repr(value)
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # e.g. ValueError: an int with more digits than int-to-str allows
+        text = f"<{type(value).__name__} that cannot be shown>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{text} (type {type(value).__name__})"
