@@ -124,15 +124,13 @@ def _log_softmax64(z: np.ndarray, temperature: float = 1.0, axis: int = -1) -> n
 _HIGH_TEMPERATURE = 100.0
 
 
-def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_terms=None,
-                   skip_zeros: bool = False):
+def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, skip_zeros: bool = False):
     """``KL(q || p)`` per row and ``p - q``, float64, for p = softmax(z/T), q = softmax(v/T).
 
-    Parameters: ``z``, ``v`` 2-D of one float dtype; ``teacher_terms`` None or ``(log q, q)``
-    in float64 (as :func:`_log_softmax64` gives them). Returns ``(kl (N,), p_minus_q (N, C),
+    Parameters: ``z``, ``v`` 2-D of one float dtype. Returns ``(kl (N,), p_minus_q (N, C),
     log_p (N, C) or None)``; ``log_p`` is None on the high-temperature path.
 
-    Two paths, chosen per batch (the same numbers whichever way the teacher terms arrive):
+    Two paths, chosen per batch:
 
     - T > 100 and every row of z and of v spans at most T (``s = (x - max x)/T`` in [-1, 0]):
       the **high-temperature form**. The log-sum-exp is split as ``lse(s) = log C + l(s)`` with
@@ -142,8 +140,7 @@ def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_ter
       ``p - q = -p expm1(u)`` (no cancellation of two numbers near 1/C) and
       ``KL = sum_j p_j phi(u_j)``, ``phi(u) = u e^u - e^u + 1 >= 0`` (see the code). Neither
       error grows with T any more (it grew like 1e-16 T^2 / |z - v|^2 for the loss);
-    - otherwise the **standard form** ``sum_j q_j (log q_j - log p_j)`` from log-softmaxes,
-      using ``teacher_terms`` when given (the teacher's terms are not used on the other path).
+    - otherwise the **standard form** ``sum_j q_j (log q_j - log p_j)`` from log-softmaxes.
       With ``skip_zeros``, terms with q_j = 0 are 0 even where log q_j is -inf (a row beyond
       the float range), instead of NaN.
     """
@@ -152,12 +149,9 @@ def _softened_kl64(z: np.ndarray, v: np.ndarray, temperature: float, teacher_ter
         s_v = _shifted(v, temperature, -1).astype(np.float64, copy=False)
         if s_z.min() >= -1.0 and s_v.min() >= -1.0:
             return _softened_kl64_high_temperature(s_z, s_v)
-    log_p = _log_softmax64(z, temperature)
-    if teacher_terms is None:
-        log_q = _log_softmax64(v, temperature)
-        q = np.exp(log_q)
-    else:
-        log_q, q = teacher_terms
+    log_p = _log_softmax64(z, temperature)  # (N, C) student
+    log_q = _log_softmax64(v, temperature)  # (N, C) teacher
+    q = np.exp(log_q)
     if skip_zeros:  # -inf - -inf would be NaN
         log_ratio = np.subtract(log_q, log_p, out=np.zeros_like(log_p), where=q > 0)
     else:

@@ -131,6 +131,11 @@ def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarr
         raise ValueError(
             f"x (N, D), W (D, H) and b (H,) have inconsistent shapes {x.shape}, {W.shape} and {b.shape}"
         )
+    return _dense_forward(x, W, b)
+
+
+def _dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, DenseCache]:
+    """The math of :func:`dense_forward`, without the shape checks (what ``MLP`` calls)."""
     out = x @ W  # (N, D) @ (D, H) -> (N, H)
     out += b
     return out, DenseCache(x, W)

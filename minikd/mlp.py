@@ -36,7 +36,7 @@ from ._validation import (
     describe,
 )
 from .functional import _softmax
-from .layers import ACTIVATIONS, DenseCache, dense_backward, dense_forward
+from .layers import ACTIVATIONS, DenseCache, _dense_forward, dense_backward
 
 __all__ = ["MLP", "MLPCache", "LayerCache"]
 
@@ -143,6 +143,7 @@ class MLP:
         rng = np.random.default_rng(check_seed(seed))
 
         self.num_layers = len(self.layer_sizes) - 1
+        self._act_forward, self._act_backward = ACTIVATIONS[self.activation]
         self._keys = tuple((f"W{k}", f"b{k}") for k in range(1, self.num_layers + 1))
         self.params = {}
         for k, (w_key, b_key) in enumerate(self._keys):
@@ -233,18 +234,15 @@ class MLP:
 
     def _forward_train(self, X: np.ndarray, need_input_grad: bool = False):
         """The math of :meth:`forward_train`, without checks: X is a 2-D array of the model dtype."""
-        act_forward = ACTIVATIONS[self.activation][0]
-        last = self.num_layers - 1
-        layers = []
-        a = X  # (N, D)
-        for k, (w_key, b_key) in enumerate(self._keys):
-            z, dense_cache = dense_forward(a, self.params[w_key], self.params[b_key])
-            if k < last:
-                a, act_cache = act_forward(z)
-            else:
-                a, act_cache = z, None  # logits: the last layer is linear
+        layers, a = [], X  # a: (N, D), then each hidden layer's output (N, H_k)
+        for w_key, b_key in self._keys[:-1]:  # the hidden layers
+            z, dense_cache = _dense_forward(a, self.params[w_key], self.params[b_key])  # (N, H_k)
+            a, act_cache = self._act_forward(z)
             layers.append(LayerCache(dense_cache, act_cache))
-        return a, MLPCache(tuple(layers), a, False, need_input_grad)
+        w_key, b_key = self._keys[-1]  # the last layer is linear: its output is the logits
+        logits, dense_cache = _dense_forward(a, self.params[w_key], self.params[b_key])  # (N, C)
+        layers.append(LayerCache(dense_cache, None))
+        return logits, MLPCache(tuple(layers), logits, False, need_input_grad)
 
     # ------------------------------------------------------------------------- backward
     def backward(self, dlogits, cache: MLPCache):
@@ -306,7 +304,7 @@ class MLP:
         dout = dlogits if dlogits.ndim == 2 else dlogits[None, :]  # (N, C)
         if dout.dtype != self.dtype:
             dout = dout.astype(self.dtype)
-        act_backward = ACTIVATIONS[self.activation][1]
+        act_backward = self._act_backward
         grads = {}
         for k in range(self.num_layers - 1, -1, -1):
             dense_cache, act_cache = cache.layers[k]

@@ -17,10 +17,12 @@ so a run resumed from a checkpoint is bit-for-bit the run that never stopped.
 The public ``step`` validates its inputs and then calls ``_step``, the bare update, which the
 trainer calls directly after validating the model once.
 
-Two things the update does for speed, neither of which changes what it computes in practice:
-a parameter larger than ``BLOCK_BYTES`` is updated in blocks of rows that fit the CPU cache
-(:func:`_row_blocks`; bit-identical results), and every ``subnormal_flush_interval`` steps
-buffer entries below the smallest normal float are set to 0 (:meth:`Optimizer._flush_subnormals`).
+``_step`` is the update formula, one parameter after another, as its docstring writes it. Two things
+it does for speed (each measured to pay on this project's machine: benchmarks/README.md), neither of
+which changes what it computes in practice: a parameter larger than ``BLOCK_BYTES`` is updated in
+blocks of rows that fit the CPU cache (:func:`_row_blocks`, the loop inside ``_step``; bit-identical
+results), and every ``subnormal_flush_interval`` steps buffer entries below the smallest normal
+float are set to 0 (:meth:`Optimizer._flush_subnormals`).
 """
 
 from __future__ import annotations
@@ -56,30 +58,20 @@ BLOCK_BYTES = 256 * 1024
 
 
 def _row_blocks(W: np.ndarray):
-    """Index expressions that split W into blocks of rows of at most ~``BLOCK_BYTES`` each.
+    """Index expressions that split W into blocks of rows of at most ~``BLOCK_BYTES`` each:
+    ``(...,)`` (all of W) for an array of at most that size.
 
     An update makes several passes over a parameter and its buffers (``v *= m``, ``v += g``,
     ``lr * v``, ``W -= ...``). For a parameter larger than the CPU cache each pass reads its
     arrays from main memory again; done block by block, every pass after the first finds the
     block (W, g, v and a temporary: ~1 MiB) still in the L2 cache. Same arithmetic, same
-    results bit for bit (every operation is elementwise); the SGD update of a 784-1200-1200-10
-    student took 1.3-1.5x less time (``benchmarks/bench_update.py``). Small arrays are one
-    block, ``...``.
+    results bit for bit (every operation is elementwise); the epoch of a 784-1200-1200-10
+    student was 1.09x faster with it, the small models are one block (benchmarks/README.md).
     """
     if W.ndim == 0 or W.nbytes <= BLOCK_BYTES:
         return (...,)
     rows = max(1, BLOCK_BYTES * W.shape[0] // W.nbytes)
     return [slice(start, start + rows) for start in range(0, W.shape[0], rows)]
-
-
-def _update_in_blocks(update, W: np.ndarray, *arrays, **scalars) -> None:
-    """``update(W, *arrays, **scalars)`` on the whole arrays if W is small, else on each block of
-    rows (:func:`_row_blocks`) in turn. ``arrays`` have W's shape, or are None (passed as None)."""
-    if W.nbytes <= BLOCK_BYTES:
-        update(W, *arrays, **scalars)
-        return
-    for rows in _row_blocks(W):
-        update(W[rows], *(None if a is None else a[rows] for a in arrays), **scalars)
 
 
 class Optimizer:
@@ -440,26 +432,23 @@ class SGD(Optimizer):
                 "nesterov": self._nesterov, "weight_decay": self._weight_decay}
 
     def _step(self, params: dict, grads: dict) -> None:
-        velocity = self._buffers["momentum"]
+        lr, m, wd = self._learning_rate, self._momentum, self._weight_decay
+        velocity = self._buffers["momentum"]  # name -> v, shaped like the parameter
         for name, W in params.items():
-            if self._momentum and name not in velocity:
-                velocity[name] = np.zeros_like(W)       # so the first step gives v = m * 0 + g = g
-            _update_in_blocks(self._update, W, grads[name], velocity.get(name))  # a large W in cache-sized blocks
+            if m and name not in velocity:
+                velocity[name] = np.zeros_like(W)                # so the first step gives v = m * 0 + g = g
+            for rows in _row_blocks(W):                          # all of W, or cache-sized blocks of its rows
+                w, g = W[rows], grads[name][rows]                # views
+                if wd:
+                    g = g + wd * w                               # L2 weight decay (new array: grads are never modified)
+                if m:
+                    v = velocity[name][rows]
+                    v *= m                                       # v = m * v + g, in place
+                    v += g
+                    g = g + m * v if self._nesterov else v       # the update u
+                w -= lr * g                                      # W = W - lr * u, in place
         self.t += 1
         self._flush_subnormals()
-
-    def _update(self, W, g, v) -> None:
-        """The update of one parameter (or of a block of its rows) in place; v is None without momentum."""
-        lr, m, wd = self._learning_rate, self._momentum, self._weight_decay
-        if wd:
-            g = g + wd * W                              # new array: grads are never modified
-        if v is not None:
-            v *= m
-            v += g
-            update = g + m * v if self._nesterov else v
-        else:
-            update = g
-        W -= lr * update
 
 
 class Adam(Optimizer):
@@ -517,7 +506,7 @@ class Adam(Optimizer):
                 "eps": self._eps, "weight_decay": self._weight_decay}
 
     def _step(self, params: dict, grads: dict) -> None:
-        b1, b2 = self._beta1, self._beta2
+        b1, b2, eps, wd = self._beta1, self._beta2, self._eps, self._weight_decay
         self.t += 1
         t = self.t
         step_size = self._learning_rate / (1.0 - b1**t)        # Python floats: no promotion
@@ -526,20 +515,16 @@ class Adam(Optimizer):
         for name, W in params.items():
             if name not in exp_avg:
                 exp_avg[name], exp_avg_sq[name] = np.zeros_like(W), np.zeros_like(W)
-            _update_in_blocks(self._update, W, grads[name], exp_avg[name], exp_avg_sq[name],  # cache-sized blocks
-                              step_size=step_size, bias_correction2_sqrt=bias_correction2_sqrt)
+            for rows in _row_blocks(W):                         # all of W, or cache-sized blocks of its rows
+                w, g, m, v = W[rows], grads[name][rows], exp_avg[name][rows], exp_avg_sq[name][rows]  # views
+                if wd:
+                    g = g + wd * w                              # new array: grads are never modified
+                m *= b1                                         # m = b1 m + (1 - b1) g
+                m += (1.0 - b1) * g
+                v *= b2                                         # v = b2 v + (1 - b2) g^2
+                v += (1.0 - b2) * (g * g)
+                denom = np.sqrt(v)                              # sqrt(v / (1 - b2^t)) + eps
+                denom /= bias_correction2_sqrt
+                denom += eps
+                w -= step_size * (m / denom)                    # W = W - lr m / (1 - b1^t) / denom
         self._flush_subnormals()
-
-    def _update(self, W, g, m, v, step_size: float, bias_correction2_sqrt: float) -> None:
-        """The update of one parameter (or of a block of its rows) in place."""
-        b1, b2, eps, wd = self._beta1, self._beta2, self._eps, self._weight_decay
-        if wd:
-            g = g + wd * W
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
-        v += (1.0 - b2) * (g * g)
-        denom = np.sqrt(v)
-        denom /= bias_correction2_sqrt
-        denom += eps
-        W -= step_size * (m / denom)

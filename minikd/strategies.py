@@ -37,10 +37,11 @@ Conventions shared by all strategies
 Two ways in
 -----------
 The public methods ``compute_loss``, ``compute_gradient`` and ``loss_and_gradient`` validate
-everything and accept single vectors. The private ``_loss_and_gradient(z, v, labels_kind, labels)``
-is the unvalidated hot path for a trainer that has already checked its inputs once: ``z`` and
-``v`` are 2-D float arrays of the same shape, and ``(labels_kind, labels)`` is the output of
-``minikd._validation.check_labels`` (or ``(None, None)``).
+everything and accept single vectors. The private ``_compute(z, v, labels_kind, labels)`` is the
+math alone, and what a trainer's step calls (it has checked its inputs once, at ``train()``):
+``z`` and ``v`` are 2-D float arrays of the same shape and dtype, ``(labels_kind, labels)`` is the
+output of ``minikd._validation.check_labels`` (or ``(None, None)``), and it returns
+``(loss, dlogits, parts)`` with ``dlogits`` shaped like ``z`` and in its dtype.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from ._validation import (
     check_temperature_range,
     describe,
 )
-from .functional import _HIGH_TEMPERATURE, _log_softmax64, _softened_kl64
+from .functional import _log_softmax64, _softened_kl64
 
 __all__ = [
     "DistillationStrategy",
@@ -114,13 +115,22 @@ class DistillationStrategy(ABC):
 
     Notes
     -----
-    Subclasses implement only ``_compute(z, v, labels_kind, labels) -> (loss, dlogits, parts)``
-    on validated 2-D arrays of one dtype (optionally also ``_teacher_terms``, what depends on the
-    teacher alone, which a caching trainer then computes once per ``train`` call: see
-    :class:`DistillationLoss`). This class validates the public inputs, reshapes a
-    single vector (C,) into a batch of one and back, and keeps the gradient in the student's
-    dtype. ``parts`` holds the weighted contributions ``{"soft": float, "hard": float or None}``
-    (``hard`` is None when there is no hard term), with ``loss == soft + (hard or 0)``.
+    **A strategy of your own** implements one method, the math:
+    ``_compute(z, v, labels_kind, labels) -> (loss, dlogits, parts)``. It receives validated 2-D
+    arrays ``z`` (student logits) and ``v`` (teacher logits, or None when ``uses_teacher`` is
+    False) of the same shape (N, C) and dtype, and labels as ``check_labels`` returns them
+    (``("index", int64 (N,))``, ``("prob", (N, C) rows in z's dtype)`` or ``(None, None)``); it
+    returns the loss as a Python float, ``dlogits`` shaped like ``z`` **in z's dtype**, and
+    ``parts``, the weighted contributions ``{"soft": float, "hard": float or None}`` (``hard``
+    None when there is no hard term) with ``loss == soft + (hard or 0)``. The trainer's step
+    calls it directly (step 3 of ``train_step``), so a breakpoint in it stops in every step.
+    Optionally ``_check_range(dtype)`` warns about hyperparameters outside the range the math
+    is accurate in for that dtype (called at ``train()`` entry and by the public methods, never
+    per step). This class validates the public inputs and reshapes a single vector (C,) into a
+    batch of one and back. The same signature serves losses on other representations: a
+    feature loss reads ``z``/``v`` as the student's and the teacher's representation of the
+    batch, returns the gradient with respect to the student's, and puts the gradients of its own
+    trainable parameters in ``parts["dparams"]``.
 
     Attributes
     ----------
@@ -211,6 +221,7 @@ class DistillationStrategy(ABC):
             of magnitude 1e4 at temperatures 0.01 to 1000 are fine in float32 and float64.)
         """
         z, v, kind, y, single = self._prepare(student_logits, teacher_logits, labels)
+        self._check_range(np.result_type(z, v) if v is not None else z.dtype)
         with np.errstate(over="ignore", invalid="ignore"):  # reported below as a ValueError
             loss, dz, parts = self._loss_and_gradient(z, v, kind, y)
         if not (math.isfinite(loss) and np.isfinite(dz).all()):
@@ -247,39 +258,15 @@ class DistillationStrategy(ABC):
             y = None if y is None else y[None, ...]
         return z, v, kind, y, single
 
-    # -- what depends on the teacher alone (computed once per data set by a caching trainer)
-    def _teacher_terms(self, teacher_logits):
-        """Per-sample arrays that depend only on the teacher's logits and the hyperparameters.
-
-        Parameters
-        ----------
-        teacher_logits : ndarray of shape (N, C), finite, in the dtype of the student
-
-        Returns
-        -------
-        tuple of ndarrays with N rows each, or None
-            None (this default) when there is nothing worth precomputing. In the dtype the
-            subclass computes its loss in (float64 for :class:`DistillationLoss`, also for a
-            float32 student: 16 bytes per sample and class for the cache).
-
-        Notes
-        -----
-        A trainer that caches the teacher's logits asks for these once for its whole training
-        set, and again whenever :meth:`_teacher_terms_key` changes (a temperature schedule), and
-        hands ``_compute`` the batch's rows as ``teacher_terms``. ``_compute`` computes them
-        itself, with this method, when it is given None. So the teacher's softened distribution
-        is computed once per sample per run instead of once per sample per epoch.
-        """
+    def _check_range(self, dtype) -> None:
+        """Warn if a hyperparameter is outside the range where the math is accurate for ``dtype``
+        (default: nothing to check). Called at ``train()`` entry and by the public methods."""
         return None
 
-    def _teacher_terms_key(self):
-        """What :meth:`_teacher_terms` depends on besides the logits (compared at every step)."""
-        return self._temperature
-
-    # -- the unvalidated hot path
-    def _loss_and_gradient(self, student_logits, teacher_logits, labels_kind=None, labels=None,
-                           teacher_terms=None):
-        """Loss, gradient and parts for validated inputs (the trainer's per-step call).
+    # -- the unvalidated path
+    def _loss_and_gradient(self, student_logits, teacher_logits, labels_kind=None, labels=None):
+        """:meth:`_compute` for validated inputs whose dtypes may differ (a float64 teacher, a float32
+        student): computes in the common dtype and returns the gradient in the student's.
 
         Parameters
         ----------
@@ -288,10 +275,6 @@ class DistillationStrategy(ABC):
         labels_kind : {"index", "prob", None}
         labels : ndarray of int64 of shape (N,), ndarray of shape (N, C), or None
             As returned by ``minikd._validation.check_labels``.
-        teacher_terms : tuple of ndarrays, or None
-            The batch's rows of ``self._teacher_terms(all teacher logits)`` (float64 for
-            :class:`DistillationLoss`, whose loss is computed in float64); None: computed from
-            ``teacher_logits`` when needed.
 
         Returns
         -------
@@ -308,19 +291,12 @@ class DistillationStrategy(ABC):
             z, v = z.astype(dtype, copy=False), v.astype(dtype, copy=False)
         if labels_kind == "prob" and labels.dtype != z.dtype:
             labels = labels.astype(z.dtype)
-        if teacher_terms is None:
-            loss, dz, parts = self._compute(z, v, labels_kind, labels)
-        else:
-            loss, dz, parts = self._compute(z, v, labels_kind, labels, teacher_terms)
+        loss, dz, parts = self._compute(z, v, labels_kind, labels)
         return loss, dz.astype(student_logits.dtype, copy=False), parts
 
     @abstractmethod
     def _compute(self, z, v, labels_kind, labels):
-        """The math: ``(loss, dlogits, parts)`` for 2-D ``z``, ``v`` of one dtype.
-
-        A subclass that overrides :meth:`_teacher_terms` also accepts a fifth argument,
-        ``teacher_terms`` (None or the batch's rows of those terms).
-        """
+        """The math: ``(loss, dlogits, parts)`` for 2-D ``z``, ``v`` of one dtype (see the class Notes)."""
 
     # -- plain-data configuration
     def _params(self) -> dict:
@@ -386,7 +362,7 @@ class CrossEntropyLoss(DistillationStrategy):
         ce, dce = _cross_entropy_term(_log_softmax64(z), labels_kind, labels)  # float64: see DistillationLoss
         hard = float(ce.sum()) / n
         dce /= n  # dce is a new array
-        return hard, dce, {"soft": 0.0, "hard": hard}
+        return hard, dce.astype(z.dtype, copy=False), {"soft": 0.0, "hard": hard}
 
 
 # ----------------------------------------------------------------------------- Hinton's loss
@@ -518,25 +494,16 @@ class DistillationLoss(DistillationStrategy):
     def __init__(self, temperature: float = 3.0, alpha: float = 0.3):
         super().__init__(temperature, alpha)
 
-    def _teacher_terms(self, teacher_logits):
-        """``(log q, q)``, the teacher's softened distribution: two float64 arrays of shape (N, C)
-        (float64 for float32 logits too: the loss is computed from them, see "Precision")."""
-        log_q = _log_softmax64(teacher_logits, self.temperature)
-        return log_q, np.exp(log_q)
+    def _check_range(self, dtype) -> None:
+        check_temperature_range(self.temperature, np.dtype(dtype), "DistillationLoss")
 
-    def _compute(self, z, v, labels_kind, labels, teacher_terms=None):
-        n = z.shape[0]
-        T = self.temperature
-        w_hard = self.alpha if labels_kind is not None else 0.0
+    def _compute(self, z, v, labels_kind, labels):
+        n, T = z.shape[0], self._temperature  # _temperature, _alpha: the values behind the validated properties
+        w_hard = self._alpha if labels_kind is not None else 0.0
         w_soft = 1.0 - w_hard  # w_soft + w_hard = 1: at least one term is on
-        soft, hard = 0.0, (None if labels_kind is None else 0.0)
-        dz = log_p = None
+        soft, hard, dz, log_p = 0.0, (None if labels_kind is None else 0.0), None, None
         if w_soft > 0:
-            # KL(q || p) per sample (N,) and p - q (N, C), in float64 (see "Precision")
-            check_temperature_range(T, z.dtype, "DistillationLoss")
-            if teacher_terms is None and T <= _HIGH_TEMPERATURE:  # else perhaps not needed
-                teacher_terms = self._teacher_terms(v)  # (log q, q), unless a caching trainer gave them
-            kl, p_minus_q, log_p = _softened_kl64(z, v, T, teacher_terms)
+            kl, p_minus_q, log_p = _softened_kl64(z, v, T)  # KL(q || p) (N,), p - q (N, C); float64: "Precision"
             soft = w_soft * T * T * float(kl.sum()) / n
             dz = (w_soft * T / n) * p_minus_q
         if w_hard > 0:
@@ -548,7 +515,7 @@ class DistillationLoss(DistillationStrategy):
                 dz = dce
             else:
                 dz += dce
-        return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard}
+        return soft + (hard or 0.0), dz.astype(z.dtype, copy=False), {"soft": soft, "hard": hard}
 
 
 # ----------------------------------------------------------------------------- Ba & Caruana
@@ -735,6 +702,9 @@ class DecoupledKDLoss(DistillationStrategy):
     def _params(self) -> dict:
         return {"temperature": self.temperature, "alpha": self.alpha, "beta": self.beta}
 
+    def _check_range(self, dtype) -> None:
+        check_temperature_range(self.temperature, np.dtype(dtype), "DecoupledKDLoss", _DKD_TEMPERATURE_LIMITS)
+
     def _compute(self, z, v, labels_kind, labels):
         if labels_kind is None:
             raise ValueError(
@@ -748,7 +718,6 @@ class DecoupledKDLoss(DistillationStrategy):
                 f"got logits of shape {z.shape}"
             )
         T, a, b = self.temperature, self.alpha, self.beta
-        check_temperature_range(T, z.dtype, "DecoupledKDLoss", _DKD_TEMPERATURE_LIMITS)
         target = labels if labels_kind == "index" else np.argmax(labels, axis=1)  # (N,)
         rows = np.arange(n)
         log_p = _log_softmax64(z, T)  # (N, C) student, float64 (as in DistillationLoss, "Precision")
@@ -780,7 +749,8 @@ class DecoupledKDLoss(DistillationStrategy):
         dz[other] = (b * (p_hat - q_hat) - a * (pt - qt)[:, None] * p_hat).ravel()
         dz *= T / n
         soft = tckd_part + nckd_part
-        return soft, dz, {"soft": soft, "hard": None, "tckd": tckd_part, "nckd": nckd_part}
+        return soft, dz.astype(z.dtype, copy=False), {"soft": soft, "hard": None, "tckd": tckd_part,
+                                                      "nckd": nckd_part}
 
 
 # ----------------------------------------------------------------------------- weighted sums
@@ -861,12 +831,16 @@ class CompositeStrategy(DistillationStrategy):
         """True if any component uses the teacher."""
         return any(s.uses_teacher for _, s in self.strategies)
 
+    def _check_range(self, dtype) -> None:
+        for _, strategy in self.strategies:
+            strategy._check_range(dtype)
+
     def _compute(self, z, v, labels_kind, labels):
         dz = np.zeros_like(z)
         soft, hard = 0.0, None
         parts = {}
         for k, (w, strategy) in enumerate(self.strategies):
-            loss_k, dz_k, parts_k = strategy._loss_and_gradient(z, v, labels_kind, labels)
+            loss_k, dz_k, parts_k = strategy._compute(z, v, labels_kind, labels)
             dz += w * dz_k
             soft += w * parts_k["soft"]
             if parts_k["hard"] is not None:

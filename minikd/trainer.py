@@ -6,8 +6,8 @@ you can put breakpoints on:
 
 1. teacher logits   ``teacher_logits = self.get_teacher_predictions(X_batch, indices)``
 2. student logits   ``student_logits, cache = student._forward_train(X_batch)``
-3. loss             ``loss, dlogits, parts = self.strategy._loss_and_gradient(...)`` (given the
-   batch's rows of the teacher's precomputed softened distribution when the logits are cached)
+3. loss             ``loss, dlogits, parts = self.strategy._compute(student_logits, teacher_logits, ...)``
+   (the strategy's math itself: "step into" lands in it)
 4. update           ``grads = student._backward(dlogits, cache)``; ``optimizer._step(student.params, grads)``
 
 Subclasses differ only in where teacher logits come from:
@@ -20,7 +20,6 @@ these two trainers once per generation to distil a model into fresh copies of it
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import sys
 import time
@@ -232,6 +231,7 @@ class KnowledgeDistillationTrainerBase:
         self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
         self.history = None
+        self._dtype = None  # the student's dtype during a run: teacher logits are cast to it
 
     # ------------------------------------------------------------------ hooks for subclasses
     @property
@@ -278,10 +278,6 @@ class KnowledgeDistillationTrainerBase:
     def _validation_teacher_logits(self, X_val: np.ndarray):
         return self.get_teacher_predictions(X_val, None)
 
-    def _batch_teacher_terms(self, indices):
-        """Rows of the strategy's precomputed teacher terms for a batch, or None (computed in step 3)."""
-        return None
-
     # ------------------------------------------------------------------ one step
     def train_step(self, student, X_batch, y_batch, indices, optimizer, validate: bool = True) -> StepRecord:
         """One distillation step on a minibatch: the four steps of the method, then the update.
@@ -309,13 +305,12 @@ class KnowledgeDistillationTrainerBase:
         """
         if validate:
             X_batch, y_batch, indices = self._check_batch(student, X_batch, y_batch, indices, optimizer)
-        y_kind = _label_kind(y_batch)
+        y_kind = None if y_batch is None else ("index" if y_batch.ndim == 1 else "prob")  # class indices or rows
 
-        teacher_logits = self.get_teacher_predictions(X_batch, indices)          # 1. (B, C) or None
-        student_logits, cache = student._forward_train(X_batch)                   # 2. (B, C)
-        loss, dlogits, parts = self.strategy._loss_and_gradient(                  # 3. float, (B, C)
-            student_logits, teacher_logits, y_kind, y_batch, self._batch_teacher_terms(indices))
-        grads = student._backward(dlogits, cache)                                 # 4. dict like params
+        teacher_logits = self.get_teacher_predictions(X_batch, indices)                # 1. (B, C) or None
+        student_logits, cache = student._forward_train(X_batch)                         # 2. (B, C)
+        loss, dlogits, parts = self.strategy._compute(student_logits, teacher_logits, y_kind, y_batch)  # 3.
+        grads = student._backward(dlogits, cache)                                       # 4. dict like params
 
         # One pass over the gradients gives both StepRecord.grad_norm and the divergence check
         # (a non-finite entry makes the norm inf or NaN): about 1-3 % of a step, measured in
@@ -348,6 +343,8 @@ class KnowledgeDistillationTrainerBase:
             indices = idx
         self._learn_teacher_dimension(X_batch)
         self._check_teacher_dimension(student)
+        self.strategy._check_range(student.dtype)
+        self._dtype = student.dtype  # teacher logits are cast to it (step 3 takes one dtype)
         return X_batch, y_batch, indices
 
     def _check_y(self, y, name, n, student):
@@ -420,6 +417,7 @@ class KnowledgeDistillationTrainerBase:
             _, y_val = check_labels(validation_data[1], "validation_data[1] (y_val)", X_val.shape[0],
                                     student.output_dim, student.dtype)
         self._check_teacher_dimension(student)
+        self.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
 
         history = History()
         self.history = history
@@ -474,7 +472,7 @@ class KnowledgeDistillationTrainerBase:
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                     for b in range(n_batches):
                         idx = perm[b * batch_size:(b + 1) * batch_size]
-                        X_batch = X.take(idx, axis=0)  # = X[idx]; take is ~2x faster on a small batch
+                        X_batch = X[idx]
                         try:
                             rec = self.train_step(student, X_batch, None if y is None else y[idx], idx,
                                                   optimizer, validate=False)
@@ -777,10 +775,10 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         See :class:`KnowledgeDistillationTrainerBase`.
     cache_teacher_logits : bool, default True
         Keep the teacher's logits by dataset index, so the teacher runs once per training
-        sample per ``train`` call instead of once per sample per epoch. What the strategy
-        derives from the teacher alone (for :class:`~minikd.DistillationLoss`, the softened
-        distribution ``softmax(v / T)`` and its log) is then also computed once per ``train``
-        call, and again whenever the temperature changes; step 3 receives the batch's rows.
+        sample per ``train`` call instead of once per sample per epoch (memory: N x C floats
+        of the student's dtype). The strategy computes the teacher's softened distribution from
+        the batch's logits in every step: precomputing it once per run was measured to save
+        nothing (benchmarks/README.md).
 
     Examples
     --------
@@ -805,8 +803,6 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         self.teacher = as_teacher(teacher)
         self.cache_teacher_logits = check_bool(cache_teacher_logits, "cache_teacher_logits")
         self._cache = None
-        self._dtype = None
-        self._terms = self._terms_key = None
 
     #: Rows per teacher call when the cache is filled (a fixed chunking of the data set, so the
     #: cached logits do not depend on how batches happen to be shuffled: resuming is bit-exact).
@@ -827,12 +823,11 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
     def _begin_train(self, X, X_val, dtype) -> None:
         """Run the teacher once over the training set (in fixed chunks) and keep its logits."""
         self._dtype = dtype
-        self._cache = self._terms = self._terms_key = None
+        self._cache = None
         if self.cache_teacher_logits:
             chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size])
                       for i in range(0, X.shape[0], self.teacher_chunk_size)]
             self._cache = np.concatenate(chunks).astype(dtype, copy=False)  # (N, C)
-            self._update_teacher_terms()
 
     def get_teacher_predictions(self, X_batch, indices):
         """Teacher logits of a batch: looked up by dataset index when cached, else computed.
@@ -858,27 +853,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         if indices is None or self._cache is None:
             logits = self.teacher.get_logits(X_batch)
             return logits if self._dtype is None else logits.astype(self._dtype, copy=False)
-        return self._cache.take(indices, axis=0)  # = self._cache[indices], faster (benchmarks/README.md)
-
-    def _update_teacher_terms(self) -> None:
-        """Compute the strategy's teacher terms (e.g. ``softmax(v / T)`` and its log) for the whole
-        cache: once at the start of ``train``, and again when a callback changes what they depend
-        on (``strategy._teacher_terms_key()``, e.g. the temperature)."""
-        # A subclass whose _compute predates teacher_terms (4 arguments) computes them itself.
-        accepted = "teacher_terms" in inspect.signature(self.strategy._compute).parameters
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):  # as in the loop
-            self._terms = self.strategy._teacher_terms(self._cache) if accepted else None
-        self._terms_key = (self.strategy, self.strategy._teacher_terms_key())
-
-    def _batch_teacher_terms(self, indices):
-        """The batch's rows of the strategy's teacher terms computed from the cached logits, or None
-        (no cache, or nothing precomputed: step 3 then works from the batch's teacher logits)."""
-        if indices is None or self._cache is None:
-            return None
-        owner, key = self._terms_key
-        if owner is not self.strategy or self.strategy._teacher_terms_key() != key:  # a temperature schedule
-            self._update_teacher_terms()
-        return None if self._terms is None else tuple(a.take(indices, axis=0) for a in self._terms)  # a[indices]
+        return self._cache[indices]  # (B, C), the rows of the batch's samples
 
 
 class SupervisedTrainer(KnowledgeDistillationTrainerBase):

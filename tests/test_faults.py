@@ -200,7 +200,7 @@ def test_an_overflowing_update_is_detected_in_its_own_step(data):
 # ============================================================================ item 4: Ctrl-C
 def _interrupt_on_call(monkeypatch, trainer_strategy, call):
     """Make the strategy raise KeyboardInterrupt on its ``call``-th loss computation."""
-    real = trainer_strategy._loss_and_gradient
+    real = trainer_strategy._compute
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -209,7 +209,7 @@ def _interrupt_on_call(monkeypatch, trainer_strategy, call):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_strategy, "_loss_and_gradient", interrupted)
+    monkeypatch.setattr(trainer_strategy, "_compute", interrupted)
     return calls
 
 

@@ -62,34 +62,14 @@ def test_teacher_runs_once_per_training_sample_per_run():
             f"chunks of {chunk} and the validation set once")
 
 
-class CountingTermsLoss(DistillationLoss):
-    """Records (rows, temperature) of every computation of the teacher's softened distribution."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.term_calls = []
-
-    def _teacher_terms(self, teacher_logits):
-        self.term_calls.append((teacher_logits.shape[0], self.temperature))
-        return super()._teacher_terms(teacher_logits)
-
-
-def test_teacher_softmax_is_computed_once_per_run_not_once_per_epoch():
-    X, y = _data(n=700)
-    strategy = CountingTermsLoss(temperature=2.0, alpha=0.5)
-    trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), strategy, seed=0)
-    for _ in range(2):  # each train call: once, over the whole training set
-        strategy.term_calls.clear()
-        trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=4, batch_size=64, verbose=0)
-        assert strategy.term_calls == [(700, 2.0)]
-
-
-def test_a_temperature_schedule_recomputes_the_teacher_softmax_and_matches_per_batch_computation():
+def test_a_temperature_changed_by_a_callback_is_used_from_the_next_epoch_with_or_without_the_cache():
+    """Step 3 computes the teacher's softened distribution from the batch's (cached) logits, so a
+    callback that changes T changes the next epoch's loss exactly as without a cache."""
     X, y = _data(n=700)
     teacher = MLP([6, 16, 4], seed=0)
-    histories, calls = [], []
+    histories = []
     for cache in (True, False):
-        strategy = CountingTermsLoss(temperature=1.5, alpha=0.3)
+        strategy = DistillationLoss(temperature=1.5, alpha=0.3)
 
         def schedule(epoch, logs, strategy=strategy):
             strategy.temperature = 1.0 + epoch  # epoch 2 at T = 2, epoch 3 at T = 3, ...
@@ -97,42 +77,31 @@ def test_a_temperature_schedule_recomputes_the_teacher_softmax_and_matches_per_b
         trainer = KnowledgeDistillationTrainer(teacher, strategy, seed=0, cache_teacher_logits=cache)
         histories.append(trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=4, batch_size=64,
                                        callbacks=[schedule], verbose=0))
-        calls.append(strategy.term_calls)
-    assert calls[0] == [(700, 1.5), (700, 2.0), (700, 3.0), (700, 4.0)]  # once per temperature
-    assert all(rows == 64 or rows == 700 % 64 for rows, _ in calls[1])  # no cache: in every step
-    # Same training: the precomputed distribution follows the schedule.
-    np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-10)
-    np.testing.assert_allclose(histories[0].soft_loss, histories[1].soft_loss, rtol=1e-10)
+    np.testing.assert_array_equal(histories[0].loss, histories[1].loss)
+    np.testing.assert_array_equal(histories[0].soft_loss, histories[1].soft_loss)
+    fixed = KnowledgeDistillationTrainer(teacher, DistillationLoss(1.5, 0.3), seed=0).train(
+        MLP([6, 8, 4], seed=1), X, y, epochs=4, batch_size=64, verbose=0)
+    assert histories[0].loss[0] == fixed.loss[0] and histories[0].loss[1] != fixed.loss[1]
 
 
-def test_replacing_the_strategy_during_training_recomputes_the_teacher_terms():
-    X, y = _data(n=300)
-    first, second = CountingTermsLoss(temperature=2.0, alpha=0.5), CountingTermsLoss(temperature=2.0, alpha=0.5)
-    trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), first, seed=0)
+def test_a_user_strategy_implements_only_compute_and_step_3_calls_it_once_per_batch():
+    """The documented contract for a strategy of one's own: ``_compute(z, v, labels_kind, labels)``
+    with z, v of the student's dtype, called directly by ``train_step`` once per minibatch."""
+    seen = []
 
-    def swap(epoch, logs):
-        trainer.strategy = second  # same class and temperature: only the object differs
-
-    trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=3, batch_size=100, callbacks=[swap], verbose=0)
-    assert first.term_calls == [(300, 2.0)] and second.term_calls == [(300, 2.0)]
-
-
-def test_a_strategy_whose_compute_predates_teacher_terms_still_trains():
-    """A user subclass overriding ``_compute(z, v, labels_kind, labels)`` (four arguments) is
-    not given precomputed terms; it computes the teacher's softmax itself, as before."""
-
-    class OldStyleLoss(CountingTermsLoss):
+    class MyLoss(DistillationLoss):
         def _compute(self, z, v, labels_kind, labels):
+            seen.append((z.shape[0], z.dtype, v.dtype, labels_kind))
             return super()._compute(z, v, labels_kind, labels)
 
     X, y = _data(n=300)
-    strategy = OldStyleLoss(temperature=2.0, alpha=0.5)
-    trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), strategy, seed=0)
-    history = trainer.train(MLP([6, 8, 4], seed=1), X, y, epochs=2, batch_size=100, verbose=0)
-    assert [rows for rows, _ in strategy.term_calls] == [100] * 6  # per batch, in _compute
-    reference = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), DistillationLoss(2.0, 0.5), seed=0)
-    np.testing.assert_allclose(history.loss, reference.train(MLP([6, 8, 4], seed=1), X, y, epochs=2,
-                                                             batch_size=100, verbose=0).loss, rtol=1e-12)
+    teacher = MLP([6, 16, 4], seed=0)  # float64 teacher, float32 student: v arrives in float32
+    trainer = KnowledgeDistillationTrainer(teacher, MyLoss(temperature=2.0, alpha=0.5), seed=0)
+    history = trainer.train(MLP([6, 8, 4], seed=1, dtype=np.float32), X, y, epochs=2, batch_size=100, verbose=0)
+    assert seen == [(100, np.float32, np.float32, "index")] * 6
+    reference = KnowledgeDistillationTrainer(teacher, DistillationLoss(2.0, 0.5), seed=0)
+    np.testing.assert_array_equal(history.loss, reference.train(MLP([6, 8, 4], seed=1, dtype=np.float32), X, y,
+                                                                epochs=2, batch_size=100, verbose=0).loss)
 
 
 # ----------------------------------------------------------------------------- batched hot loop
@@ -155,13 +124,13 @@ def test_one_forward_backward_and_loss_call_per_minibatch(monkeypatch):
             loss_rows.append(z.shape[0])
             return super()._compute(z, v, labels_kind, labels)
 
-    dense_forward = minikd.mlp.dense_forward
+    dense_forward = minikd.mlp._dense_forward
 
     def counting_dense_forward(x, W, b):
         dense_calls.append(x.shape[0])
         return dense_forward(x, W, b)
 
-    monkeypatch.setattr(minikd.mlp, "dense_forward", counting_dense_forward)
+    monkeypatch.setattr(minikd.mlp, "_dense_forward", counting_dense_forward)
     student = RecordingMLP([6, 8, 8, 4], seed=1)
     trainer = KnowledgeDistillationTrainer(MLP([6, 16, 4], seed=0), RecordingLoss(), seed=0)
     trainer.train(student, X, y, epochs=3, batch_size=64, verbose=0)
@@ -215,7 +184,7 @@ def test_float32_student_stays_float32_everywhere(monkeypatch, optimizer, labels
     seen = []
     teacher = MLP([6, 16, 4], seed=0)  # float64
     student = MLP([6, 8, 4], seed=1, dtype=np.float32)
-    dense_forward, dense_backward = minikd.mlp.dense_forward, minikd.mlp.dense_backward
+    dense_forward, dense_backward = minikd.mlp._dense_forward, minikd.mlp.dense_backward
 
     def recording_forward(x, W, b):
         out, cache = dense_forward(x, W, b)
@@ -230,7 +199,7 @@ def test_float32_student_stays_float32_everywhere(monkeypatch, optimizer, labels
             seen.append(("dx", dx.dtype))
         return dx, dW, db
 
-    monkeypatch.setattr(minikd.mlp, "dense_forward", recording_forward)
+    monkeypatch.setattr(minikd.mlp, "_dense_forward", recording_forward)
     monkeypatch.setattr(minikd.mlp, "dense_backward", recording_backward)
 
     class Recording(KnowledgeDistillationTrainer):

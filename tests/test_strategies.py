@@ -921,46 +921,27 @@ def test_composite_matches_pytorch():
                          torch_loss_and_grad(torch, total, z), "CompositeStrategy")
 
 
-# ----------------------------------------------------------------------------- precomputed teacher terms
+
+
+@pytest.mark.parametrize("strategy", [DistillationLoss(3.0, 0.4), LogitMatchingLoss(0.3), DecoupledKDLoss(2.0),
+                                      CrossEntropyLoss(), CompositeStrategy([(1.0, DistillationLoss()),
+                                                                             (0.5, LogitMatchingLoss())])], ids=repr)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(batches(), temperatures, fractions)
-def test_precomputed_teacher_terms_give_exactly_the_same_result(dtype, batch, temperature, alpha):
-    """What a caching trainer passes (rows of ``_teacher_terms`` of the whole training set) gives
-    the loss and gradient that computing the teacher's softmax in the step gives."""
-    z, v, labels = batch
-    z, v = z.astype(dtype), v.astype(dtype)
-    kind = None if labels is None else ("index" if labels.ndim == 1 else "prob")
-    strategy = DistillationLoss(temperature=temperature, alpha=alpha)
-    expected = strategy._loss_and_gradient(z, v, kind, labels)
-    # The same rows inside a larger "training set", gathered by index as the trainer does.
+def test_compute_returns_the_gradient_in_the_logits_dtype(strategy, dtype):
+    """The contract step 3 relies on: ``_compute`` takes one dtype and gives dlogits in it."""
     rng = np.random.default_rng(0)
-    others = rng.standard_normal((7, z.shape[1])).astype(dtype)
-    everything = np.concatenate([others[:3], v, others[3:]])
-    rows = np.arange(3, 3 + v.shape[0])
-    terms = tuple(a[rows] for a in strategy._teacher_terms(everything))
-    got = strategy._loss_and_gradient(z, v, kind, labels, terms)
-    rtol = 1e-6 if dtype == np.float32 else 1e-14  # a row may round differently inside a larger array
-    np.testing.assert_allclose(got[0], expected[0], rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(got[1], expected[1], rtol=rtol, atol=rtol * np.abs(expected[1]).max())
-    # and the terms themselves are the teacher's softened distribution
-    log_q, q = strategy._teacher_terms(v)
-    np.testing.assert_allclose(q, softmax(v, temperature=temperature), rtol=rtol, atol=1e-30)
-    np.testing.assert_allclose(np.exp(log_q), q, rtol=0, atol=0)
+    z, v = rng.normal(size=(5, 4)).astype(dtype), rng.normal(size=(5, 4)).astype(dtype)
+    loss, dz, parts = strategy._compute(z, v, "index", np.array([0, 1, 2, 3, 0]))
+    assert dz.dtype == dtype and dz.shape == z.shape and isinstance(loss, float)
+    public = strategy.loss_and_gradient(z, v, np.array([0, 1, 2, 3, 0]))
+    assert public[0] == loss and np.array_equal(public[1], dz)
 
 
-def test_terms_are_used_not_recomputed():
-    """Wrong terms give a wrong loss: proof that ``_compute`` uses what it is given."""
-    rng = np.random.default_rng(3)
-    z, v = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
-    strategy = DistillationLoss(temperature=2.0, alpha=0.0)
-    right = strategy._loss_and_gradient(z, v, None, None, strategy._teacher_terms(v))[0]
-    other = strategy._loss_and_gradient(z, v, None, None, strategy._teacher_terms(v[::-1].copy()))[0]
-    assert right == pytest.approx(strategy.compute_loss(z, v), rel=1e-14)
-    assert other == pytest.approx(strategy.compute_loss(z, v[::-1]), rel=1e-14)
-    assert abs(right - other) > 1e-3
+def test_a_temperature_beyond_the_accurate_range_warns_once_at_train_entry_not_per_step():
+    from minikd import MLP, KnowledgeDistillationTrainer
 
-
-@pytest.mark.parametrize("strategy", [LogitMatchingLoss(), DecoupledKDLoss(temperature=2.0), CrossEntropyLoss()],
-                         ids=repr)
-def test_strategies_without_teacher_terms_return_none(strategy):
-    assert strategy._teacher_terms(np.zeros((3, 4))) is None
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    trainer = KnowledgeDistillationTrainer(MLP([3, 4], seed=0), DistillationLoss(temperature=1e31), seed=0)
+    with pytest.warns(UserWarning, match="above 1e\\+30") as record:
+        trainer.train(MLP([3, 4], seed=1, dtype=np.float32), X, epochs=2, batch_size=10, verbose=0)
+    assert len([w for w in record if "above 1e+30" in str(w.message)]) == 1

@@ -262,8 +262,10 @@ print("train_step computed the same logits, loss, gradient and updated weights a
 # line each, marked `# 1.` to `# 4.`; the optimizer's update follows a few lines below, after a check
 # that the loss and gradient are finite. The cell below finds those lines in the installed source and
 # prints where they are. `train_step` calls the unvalidated twins of the methods you called (`_forward_train`,
-# `_loss_and_gradient`, `_backward`, `_step`): `train` validates the whole data set once, so the hot
-# loop does not re-check every batch. The math is the same, which is why step 5 matched.
+# the strategy's `_compute`, `_backward`, `_step`): `train` validates the whole data set once, so the hot
+# loop does not re-check every batch. The math is the same, which is why step 5 matched. "Step into" on the
+# step-3 line lands directly in `DistillationLoss._compute`, the loss's formula, and two calls further down
+# in the student's log-softmax.
 #
 # Three ways to stop there:
 #
@@ -278,9 +280,8 @@ print("train_step computed the same logits, loss, gradient and updated weights a
 # - your IDE: open `minikd/trainer.py` and click in the margin of one of these lines.
 #
 # In a full `trainer.train(...)` run such a breakpoint is hit on every batch: `teacher_logits` then comes
-# from the cache, looked up by the batch's dataset indices, and step 3 also receives the batch's rows of
-# the teacher's softened distribution `(log q, q)`, computed once per `train` call from the cached logits
-# (not once per epoch), so inside `DistillationLoss._compute` `teacher_terms` is not None.
+# from the cache, looked up by the batch's dataset indices (the teacher runs once per sample per `train`
+# call), and `DistillationLoss._compute` softens them with the current temperature in every step.
 
 # %%
 source_file = inspect.getsourcefile(KnowledgeDistillationTrainerBase)

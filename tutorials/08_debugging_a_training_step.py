@@ -263,10 +263,9 @@ print(f"all {len(debug_trainer.records)} steps of the 10-epoch run: healthy")
 #
 # Suppose you write Hinton's loss yourself, as a subclass of `minikd.strategies.DistillationStrategy`.
 # A strategy only has to implement `_compute(z, v, labels_kind, labels)` and return `(loss, dlogits,
-# parts)`; the base class validates inputs and plugs it into the trainers. (minikd's own `DistillationLoss`
-# also implements the optional `_teacher_terms`, so that a caching trainer computes the teacher's softened
-# distribution once per `train` call instead of in every step; a strategy without it, like this one, simply
-# computes everything in `_compute`.) The loss is computed with
+# parts)`, with `dlogits` shaped like `z` and in its dtype; the base class validates the inputs of the
+# public methods, and the trainer's step 3 calls `_compute` itself (so a breakpoint in it stops in every
+# step, with `z`, `v` and the labels of that batch). The loss is computed with
 # minikd's own `kl_divergence` and `cross_entropy`; the gradient is written by hand, and the `bug`
 # argument switches on one of three classic mistakes.
 
