@@ -47,7 +47,10 @@ ENVS = {  # label -> extra environment of the child process
 HINTON_CHILD = r"""
 import time
 import numpy as np
+from threadpoolctl import threadpool_info
 from minikd import MLP, SGD, DistillationLoss, KnowledgeDistillationTrainer
+seen = []  # BLAS threads in force inside train(), seen by a callback
+blas = lambda: max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
 rng = np.random.default_rng(0)
 X, y = rng.random((4096, 784), dtype=np.float32), rng.integers(0, 10, 4096)
 teacher = MLP([784, 10], seed=0, dtype=np.float32)
@@ -55,11 +58,15 @@ def epoch():
     trainer = KnowledgeDistillationTrainer(teacher, DistillationLoss(temperature=4.0, alpha=0.1), seed=0)
     t0 = time.perf_counter()
     trainer.train(MLP([784, 1200, 1200, 10], seed=1, dtype=np.float32), X, y, epochs=1, batch_size=128,
-                  optimizer=SGD(learning_rate=0.01, momentum=0.9), verbose=0)
+                  optimizer=SGD(learning_rate=0.01, momentum=0.9), verbose=0,
+                  callbacks=[lambda epoch, logs: seen.append(blas())])
     return time.perf_counter() - t0
 epoch()  # warm up
-print(epoch())
+print(seen[-1], epoch())
 """
+
+
+inside: dict = {}  # label -> BLAS thread counts the child saw inside train() (Hinton part)
 
 
 def child_env(extra: dict) -> dict:
@@ -134,6 +141,7 @@ def sweep(repeats: int) -> None:
 def rounds(command: list[str], repeats: int, parse) -> tuple[dict, list]:
     """Run ``command`` under each of ENVS in turn, ``repeats`` rounds; return times and loads."""
     times, loads = {label: [] for label in ENVS}, []
+    inside.clear()
     for _ in range(repeats):
         for label, extra in ENVS.items():
             loads.append(load1())
@@ -141,6 +149,8 @@ def rounds(command: list[str], repeats: int, parse) -> tuple[dict, list]:
             out = subprocess.run(command, env=child_env(extra), capture_output=True, text=True, check=True,
                                  cwd=REPO, timeout=600)
             times[label].append(parse(out.stdout, time.perf_counter() - t0))
+            if len(out.stdout.split()) == 2:  # the Hinton child prints "threads seconds"
+                inside.setdefault(label, []).append(out.stdout.split()[0])
     return times, loads
 
 
@@ -148,9 +158,14 @@ def report(title: str, times: dict, loads: list) -> None:
     base = times["OPENBLAS_NUM_THREADS=1"]
     rows = [[label, f"{median(v):.2f}", f"{min(v):.2f}–{max(v):.2f}",
              f"{median(a / b for a, b in zip(v, base, strict=True)):.2f}x"] for label, v in times.items()]
+    header = ["environment", "median s", "range s", "time / one-thread time (median of rounds)"]
+    if inside:
+        header.append("BLAS threads inside train()")
+        for row, label in zip(rows, times, strict=True):
+            row.append(", ".join(sorted(set(inside[label]))))
     print(f"### {title} ({len(base)} interleaved rounds; load average (1 min) at the runs "
           f"{min(loads):.1f}–{max(loads):.1f})\n")
-    print(table(["environment", "median s", "range s", "time / one-thread time (median of rounds)"], rows))
+    print(table(header, rows))
     print()
 
 
