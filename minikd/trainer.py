@@ -37,6 +37,7 @@ from ._run_state import (
     check_rng_state,
     hash_array,
 )
+from ._threads import blas_threads_for
 from ._validation import (
     check_bool,
     check_features,
@@ -394,6 +395,11 @@ class KnowledgeDistillationTrainerBase:
         -------
         History
         """
+        with blas_threads_for(student, batch_size):  # one BLAS thread for a small model (minikd/_threads.py)
+            return self._train(student, X, y, epochs, batch_size, optimizer, validation_data, callbacks, verbose,
+                               resume_from)
+
+    def _train(self, student, X, y, epochs, batch_size, optimizer, validation_data, callbacks, verbose, resume_from):
         _check_student(student)
         X = _check_X(X, "X", student)
         n = X.shape[0]
@@ -425,7 +431,7 @@ class KnowledgeDistillationTrainerBase:
         monitor = "val_loss" if X_val is not None else "loss"
         if self.use_early_stopping and X_val is None:
             warnings.warn("early stopping without validation_data monitors the training loss",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=3)
         self.rng = np.random.default_rng(self.seed)
         manager = None
         if self.checkpoint_config is not None:
@@ -450,7 +456,7 @@ class KnowledgeDistillationTrainerBase:
                         warnings.warn(
                             f"the checkpoint's run ended early at epoch {history.stopped_epoch} (early stopping or "
                             f"a callback); it is loaded as it is and not trained on to epoch {epochs}",
-                            UserWarning, stacklevel=2)
+                            UserWarning, stacklevel=3)
                     start_epoch = epochs + 1
             if manager is not None:
                 manager.begin(None if resume_from is None else start_epoch - 1)
@@ -742,10 +748,11 @@ class KnowledgeDistillationTrainerBase:
         _check_student(student)
         X = _check_X(X, "X", student)
         y = self._check_y(y, "y", X.shape[0], student)
-        self._learn_teacher_dimension(X)
-        self._check_teacher_dimension(student)
-        teacher_logits = self.get_teacher_predictions(X, None)
-        return self._metrics(student, X, y, teacher_logits)
+        with blas_threads_for(student, X.shape[0]):  # one BLAS thread for a small model (minikd/_threads.py)
+            self._learn_teacher_dimension(X)
+            self._check_teacher_dimension(student)
+            teacher_logits = self.get_teacher_predictions(X, None)
+            return self._metrics(student, X, y, teacher_logits)
 
     def get_config(self) -> dict:
         """Plain-data settings (stored in checkpoints and compared on resume)."""
