@@ -4,7 +4,7 @@ The checkpoint is that of a 784-1200-1200-10 float32 student after one epoch wit
 early stopping (so it holds the parameters, a momentum buffer and the best parameters: three copies
 of 2.4 M floats, about 28 MB). Format 1 is minikd 0.1's: a pickle of the same dict in which the
 arrays are pickled as NumPy objects, read back by 0.1's restricted unpickler (still in
-``minikd.checkpoint._LegacyUnpickler``, used by ``convert_legacy_checkpoint``) and rebuilt into an
+``minikd.checkpoint.files._LegacyUnpickler``, used by ``convert_legacy_checkpoint``) and rebuilt into an
 MLP. Format 2 is ``save_checkpoint``/``load_checkpoint`` as the trainer uses them: encoding, the
 opcode scan, decoding, and the whole schema check.
 
@@ -29,7 +29,8 @@ import numpy as np
 
 from minikd import MLP, SGD, DistillationCheckpointConfig, KnowledgeDistillationTrainer, LogitMatchingLoss
 from minikd._checkpoint_format import decode
-from minikd.checkpoint import _atomic_write_bytes, _LegacyUnpickler, load_checkpoint, save_checkpoint
+from minikd.checkpoint import load_checkpoint, save_checkpoint
+from minikd.checkpoint.files import _atomic_write_bytes, _LegacyUnpickler
 
 
 def hinton_state(directory: Path) -> dict:

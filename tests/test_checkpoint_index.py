@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import minikd.checkpoint as ck
+import minikd.checkpoint.lock as ck_lock
 from minikd.checkpoint import CheckpointError, CheckpointManager, DistillationCheckpointConfig, load_checkpoint
 from minikd.datasets import make_blobs
 from minikd.mlp import MLP
@@ -330,8 +330,8 @@ def test_the_lock_file_is_not_an_orphan(tmp_path):
 # ============================================================================ interruption at every call
 PATCHED = [(os, "open"), (os, "write"), (os, "fsync"), (os, "close"), (os, "replace"), (os, "unlink"),
            (os, "ftruncate"), (os, "mkdir"), (os, "listdir")]
-if getattr(ck, "fcntl", None) is not None:
-    PATCHED.append((ck.fcntl, "flock"))
+if getattr(ck_lock, "fcntl", None) is not None:
+    PATCHED.append((ck_lock.fcntl, "flock"))
 
 
 class _Interrupter:
@@ -583,7 +583,7 @@ def test_train_releases_the_lock_on_an_exception(tmp_path):
 
 
 def test_without_fcntl_an_exclusive_file_with_a_liveness_check_is_the_lock(tmp_path, monkeypatch, reference):
-    monkeypatch.setattr(ck, "fcntl", None)
+    monkeypatch.setattr(ck_lock, "fcntl", None)
     config = _config(tmp_path)
     first, second = CheckpointManager(config), CheckpointManager(config)
     first.acquire()
@@ -593,7 +593,7 @@ def test_without_fcntl_an_exclusive_file_with_a_liveness_check_is_the_lock(tmp_p
     assert not (tmp_path / "distillation.lock").exists()
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    host = ck.socket.gethostname()
+    host = ck_lock.socket.gethostname()
     (tmp_path / "distillation.lock").write_text(f"{int(dead.stdout)}\n{host}\n")
     student = _train(config)  # the holder is gone: its lock file is taken over
     _assert_same(student.params, reference, "a run that took over a stale lock file")

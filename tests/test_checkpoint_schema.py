@@ -280,21 +280,41 @@ def test_a_converted_file_resumes_with_a_warning(run, tmp_path, data):
 
 # ---------------------------------------------------------------------------- the boundary
 def _imports(module_path: Path) -> set:
+    """The modules ``module_path`` imports, as written: ``.config`` and ``.config.X`` for ``from .config import X``."""
     tree = ast.parse(module_path.read_text())
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            names.add(("." * node.level) + (node.module or ""))
+            base = ("." * node.level) + (node.module or "")
+            names.add(base)
+            names.update(base + ("" if node.module is None else ".") + alias.name for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
     return names
 
 
-def test_checkpoint_module_does_not_import_the_trainer():
+#: The modules of minikd.checkpoint in the order its docstring states: each imports only modules before it.
+CHECKPOINT_MODULES = ("config", "schema", "files", "names", "index", "lock", "manager")
+
+
+def test_checkpoint_package_does_not_import_the_trainer():
     package = Path(minikd.__file__).parent
-    for module in ("checkpoint.py", "_run_state.py", "_checkpoint_format.py"):
-        imported = _imports(package / module)
-        assert not {".trainer", "minikd.trainer", ".self_distillation"} & imported, (module, imported)
+    modules = [*sorted((package / "checkpoint").glob("*.py")), package / "_run_state.py",
+               package / "_checkpoint_format.py"]
+    assert len(modules) == len(CHECKPOINT_MODULES) + 3, modules
+    trainer = {".trainer", "..trainer", "minikd.trainer", ".self_distillation", "..self_distillation",
+               "minikd.self_distillation"}
+    for module in modules:
+        imported = _imports(module)
+        assert not trainer & imported, (module.name, imported)
+
+
+def test_checkpoint_modules_import_each_other_in_one_direction():
+    package = Path(minikd.__file__).parent / "checkpoint"
+    assert sorted(p.stem for p in package.glob("*.py")) == sorted(["__init__", *CHECKPOINT_MODULES])
+    for i, name in enumerate(CHECKPOINT_MODULES):
+        siblings = {m[1:].split(".")[0] for m in _imports(package / f"{name}.py") if m[:1] == "." and m[:2] != ".."}
+        assert siblings <= set(CHECKPOINT_MODULES[:i]), (name, sorted(siblings - set(CHECKPOINT_MODULES[:i])))
 
 
 def test_optimizer_of_another_class_is_checked_for_structure(run, tmp_path, data):

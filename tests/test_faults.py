@@ -22,11 +22,13 @@ import json
 import os
 import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minikd.checkpoint as ck
+import minikd.checkpoint.index as ck_index
 from minikd.checkpoint import CheckpointError, CheckpointManager, DistillationCheckpointConfig, load_checkpoint
 from minikd.datasets import make_blobs
 from minikd.mlp import MLP
@@ -319,14 +321,14 @@ def test_a_full_disk_while_writing_the_index_keeps_the_old_index_and_removes_the
     config = _config(tmp_path, keep_best_n=1)
     _train(teacher, X, y, config, epochs=2)
     before = _snapshot(tmp_path)
-    real = ck._atomic_write_bytes
+    real = ck_index._atomic_write_bytes
 
     def atomic_write(path, data):
         if path.name.endswith("_index.json"):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(ck, "_atomic_write_bytes", atomic_write)
+    monkeypatch.setattr(ck_index, "_atomic_write_bytes", atomic_write)
     with pytest.raises(CheckpointError, match=r"distillation_index\.json.*No space left.*intact") as info:
         _train(teacher, X, y, config, epochs=3, resume_from="latest")
     monkeypatch.undo()
@@ -337,14 +339,14 @@ def test_a_full_disk_while_writing_the_index_keeps_the_old_index_and_removes_the
 def test_a_failed_prune_only_warns(tmp_path, data, monkeypatch):
     X, y, teacher = data
     config = _config(tmp_path, keep_best_n=1)
-    real_unlink = ck.Path.unlink
+    real_unlink = Path.unlink
 
     def unlink(self, *args, **kwargs):
         if self.suffix == ".pkl":
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return real_unlink(self, *args, **kwargs)
 
-    monkeypatch.setattr(ck.Path, "unlink", unlink)
+    monkeypatch.setattr(Path, "unlink", unlink)
     with pytest.warns(UserWarning, match="could not delete the pruned checkpoint"):
         _train(teacher, X, y, config, epochs=3)
     monkeypatch.undo()
@@ -362,7 +364,7 @@ def test_mkdir_failure_is_a_checkpoint_error_naming_the_directory(tmp_path, data
     def mkdir(self, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
 
-    monkeypatch.setattr(ck.Path, "mkdir", mkdir)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
     with pytest.raises(CheckpointError, match=r"checkpoint directory .*run.*Permission denied") as info:
         _train(teacher, X, y, config, epochs=1)
     assert isinstance(info.value.__cause__, PermissionError)

@@ -1,0 +1,193 @@
+"""The schema of a checkpoint: every field of a decoded file checked before anything is built from it.
+
+:func:`_check_checkpoint` takes the plain data that :func:`minikd.checkpoint.files.load_checkpoint`
+decoded and returns a :class:`Checkpoint`, or raises a :class:`~minikd.checkpoint.CheckpointError`
+naming the field, the rule and the value. The checks of the trainer's own state (generator, early
+stopping, history, fingerprint) are the trainer's rules, kept in :mod:`minikd._run_state`; this
+module checks the models and the optimizer and puts the pieces together. Imports only
+:mod:`~minikd.checkpoint.config` from the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._run_state import (
+    History,
+    check_arrays_like,
+    check_dict,
+    check_early_stopping_state,
+    check_fingerprint,
+    check_history_state,
+    check_rng_state,
+    param_spec,
+)
+from .._validation import describe
+from ..layers import ACTIVATIONS
+from ..mlp import MLP
+from ..optim import SGD, Adam
+from .config import CHECKPOINT_METRICS, CheckpointError
+
+__all__ = ["Checkpoint"]
+
+_TOP_KEYS = ("format", "format_version", "minikd_version", "epoch", "metrics", "student", "teacher", "optimizer",
+             "trainer")
+_TRAINER_KEYS = ("config", "rng_state", "early_stopping", "history", "fingerprint")
+_OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: every field validated against the schema.
+
+    Attributes
+    ----------
+    path : Path
+    epoch : int
+        The number of completed epochs when it was saved.
+    metrics : dict
+        That epoch's metrics (loss, val_loss, ...).
+    student : MLP or None
+        The student rebuilt with its saved parameters (None if ``save_student`` was False).
+    teacher : MLP or None
+        The teacher, if it was saved.
+    history : History
+    optimizer_state, optimizer_config : dict
+        ``Optimizer.state_dict()`` and ``{"name": class name, **get_config()}``.
+    trainer_state : dict
+        The trainer's ``state_dict()``: ``config``, ``rng_state``, ``early_stopping``, ``history``,
+        ``fingerprint``.
+    trainer_config, rng_state, early_stopping_state, fingerprint : dict
+        The same entries of ``trainer_state`` (``fingerprint`` is None in a converted format-1 file).
+    minikd_version : str
+        The version that wrote the file.
+    raw : dict
+        The decoded file.
+    """
+
+    path: Path
+    epoch: int
+    metrics: dict
+    student: object
+    teacher: object
+    history: History
+    optimizer_state: dict
+    optimizer_config: dict
+    trainer_config: dict
+    rng_state: dict
+    early_stopping_state: dict
+    minikd_version: str
+    trainer_state: dict = field(repr=False, default_factory=dict)
+    fingerprint: dict | None = field(repr=False, default=None)
+    raw: dict = field(repr=False, default_factory=dict)
+
+
+def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
+    """Every field of a decoded checkpoint against the schema, as a :class:`Checkpoint`."""
+    try:
+        check_dict(raw, "the checkpoint", _TOP_KEYS)
+        epoch = raw["epoch"]
+        _require(type(epoch) is int and epoch >= 1, "epoch", "an int >= 1", epoch)
+        metrics = raw["metrics"]
+        _require(isinstance(metrics, dict) and set(metrics) <= set(CHECKPOINT_METRICS)
+                 and all(v is None or type(v) in (int, float) for v in metrics.values()),
+                 "metrics", f"a dict of {list(CHECKPOINT_METRICS)} -> number or None", metrics)
+        _require(isinstance(raw["minikd_version"], str) and len(raw["minikd_version"]) <= 100,
+                 "minikd_version", "a short string", raw["minikd_version"])
+        student = _check_model(raw["student"], "student")
+        teacher = _check_model(raw["teacher"], "teacher")
+        spec = None if student is None else param_spec(student.params)
+        optimizer_config, optimizer_state = _check_optimizer(raw["optimizer"], "optimizer", spec)
+        history = _check_trainer_state(raw["trainer"], "trainer", epoch, spec)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{str(path)!r} holds a malformed checkpoint: {exc}") from None
+    trainer = raw["trainer"]
+    return Checkpoint(
+        path=path, epoch=epoch, metrics=dict(metrics), student=student, teacher=teacher, history=history,
+        optimizer_state=optimizer_state, optimizer_config=optimizer_config, trainer_config=trainer["config"],
+        rng_state=trainer["rng_state"], early_stopping_state=trainer["early_stopping"],
+        minikd_version=raw["minikd_version"], trainer_state=trainer, fingerprint=trainer["fingerprint"], raw=raw,
+    )
+
+
+def _check_model(value, where: str):
+    """A saved MLP (``{"config", "params"}``): the config's rules, then every parameter's shape
+    and dtype from the config, before a model of that size is built (it cannot be larger than
+    the arrays the file really holds)."""
+    if value is None:
+        return None
+    check_dict(value, where, ("config", "params"))
+    config = check_dict(value["config"], f"{where}['config']", ("layer_sizes", "activation", "dtype"))
+    sizes = config["layer_sizes"]
+    _require(isinstance(sizes, list) and len(sizes) >= 2
+             and all(type(n) is int and 1 <= n <= 2**31 for n in sizes),
+             f"{where}['config']['layer_sizes']", "a list of at least 2 ints in [1, 2**31]", sizes)
+    _require(config["activation"] in ACTIVATIONS, f"{where}['config']['activation']",
+             f"one of {sorted(ACTIVATIONS)}", config["activation"])
+    _require(config["dtype"] in ("float32", "float64"), f"{where}['config']['dtype']",
+             "'float32' or 'float64'", config["dtype"])
+    dtype = np.dtype(config["dtype"])
+    spec = {}
+    for k in range(1, len(sizes)):
+        spec[f"W{k}"] = ((sizes[k - 1], sizes[k]), dtype)
+        spec[f"b{k}"] = ((sizes[k],), dtype)
+    check_arrays_like(value["params"], f"{where}['params']", spec)
+    return MLP.from_config(config, params=value["params"])
+
+
+def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:
+    """``{"config": {"name", ...hyperparameters}, "state": Optimizer.state_dict()}``.
+
+    For minikd's own optimizers (SGD, Adam) the optimizer is rebuilt from its config and loads the
+    state (its own checks). The state of any other class (a user's subclass) is checked for its
+    structure only; its ``load_state_dict`` checks the rest on resume. Either way every buffer
+    must be shaped like the student's parameter it belongs to.
+    """
+    check_dict(value, where, ("config", "state"))
+    config, state = value["config"], value["state"]
+    _require(isinstance(config, dict) and isinstance(config.get("name"), str), f"{where}['config']",
+             "a dict with the optimizer's class 'name' and hyperparameters", config)
+    hyper = {k: v for k, v in config.items() if k != "name"}
+    _require(all(v is None or type(v) in (bool, int, float, str) for v in hyper.values()), f"{where}['config']",
+             "a dict of plain hyperparameters (numbers, bools, strings, None)", config)
+    check_dict(state, f"{where}['state']", ("format_version", "type", "config", "t", "buffers"))
+    _require(state["type"] == config["name"], f"{where}['state']['type']", repr(config["name"]), state["type"])
+    _require(state["config"] == hyper, f"{where}['state']['config']", f"equal to {where}['config'] without 'name'",
+             state["config"])
+    _require(type(state["t"]) is int and state["t"] >= 0, f"{where}['state']['t']", "an int >= 0", state["t"])
+    check_dict(state["buffers"], f"{where}['state']['buffers']")
+    for name, buffers in state["buffers"].items():
+        at = f"{where}['state']['buffers'][{name!r}]"
+        if spec is not None:
+            check_arrays_like(buffers, at, spec, subset=True)
+        else:
+            check_dict(buffers, at)
+    if config["name"] in _OPTIMIZERS:
+        try:
+            _OPTIMIZERS[config["name"]](**hyper).load_state_dict(state)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where} is not a valid {config['name']} state: {exc}") from None
+    return config, state
+
+
+def _check_trainer_state(value, where: str, epoch: int, spec: dict | None):
+    """A trainer's ``state_dict()``: its config (compared on resume), the generator's state, the
+    early-stopping state, the history and the run's fingerprint (None in a converted format-1 file)."""
+    check_dict(value, where, _TRAINER_KEYS)
+    _require(isinstance(value["config"], dict) and isinstance(value["config"].get("trainer"), str),
+             f"{where}['config']", "a dict of the trainer's settings", value["config"])
+    check_rng_state(value["rng_state"], f"{where}['rng_state']")
+    check_early_stopping_state(value["early_stopping"], f"{where}['early_stopping']", epoch, spec)
+    history = check_history_state(value["history"], f"{where}['history']", epoch)
+    if value["fingerprint"] is not None:
+        check_fingerprint(value["fingerprint"], f"{where}['fingerprint']")
+    return history
+
+
+def _require(ok: bool, where: str, rule: str, value) -> None:
+    if not ok:
+        raise ValueError(f"{where} must be {rule}, got {describe(value)}")
+
