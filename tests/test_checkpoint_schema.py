@@ -192,7 +192,7 @@ def test_a_callable_teacher_is_fingerprinted_by_its_logits(tmp_path, data):
 
 
 def test_an_ensemble_of_mlps_is_fingerprinted_by_parameters_weights_and_mode(tmp_path, data):
-    from minikd.trainer import _teacher_arrays
+    from minikd.trainer.resume import teacher_arrays as _teacher_arrays
 
     members = [MLP([4, 8, 3], seed=s) for s in range(2)]
     a = EnsembleTeacher(members, mode="logits")

@@ -1,0 +1,46 @@
+"""The distillation loop: four visible steps, early stopping, seeds, progress and checkpoints.
+
+The loop lives once, in :class:`KnowledgeDistillationTrainerBase`. For each minibatch (``indices``
+into the training set) :meth:`~KnowledgeDistillationTrainerBase.train_step` runs, as four lines
+you can put breakpoints on:
+
+1. teacher logits   ``teacher_logits = self.get_teacher_predictions(X_batch, indices)``
+2. student logits   ``student_logits, cache = student._forward_train(X_batch)``
+3. loss             ``loss, dlogits, parts = self.strategy._compute(student_logits, teacher_logits, ...)``
+   (the strategy's math itself: "step into" lands in it)
+4. update           ``grads = student._backward(dlogits, cache)``; ``optimizer._step(student.params, grads)``
+
+Subclasses differ only in where teacher logits come from:
+:class:`KnowledgeDistillationTrainer` asks a frozen teacher (caching its logits by *dataset*
+index, so shuffling cannot mix them up) and :class:`SupervisedTrainer` has no teacher (cross-entropy
+on labels). :class:`SelfDistillationTrainer` runs these two trainers once per generation to distil a
+model into fresh copies of itself.
+
+Modules (each imports only those above it)
+------------------------------------------
+- ``_helpers`` — argument checks shared by the trainers, accuracy, progress output;
+- ``early_stopping`` — :class:`EarlyStopping`;
+- ``run`` — :class:`~minikd.trainer.run.Run`, one ``train`` call's checked arguments and state;
+- ``resume`` — the run's fingerprint, resume checks and checkpoint state (``RunStateMixin``);
+- ``base`` — :class:`KnowledgeDistillationTrainerBase`: ``train`` as the outline of a run, ``train_step``;
+- ``distillation`` — :class:`KnowledgeDistillationTrainer`, :class:`SupervisedTrainer`;
+- ``self_distillation`` — :class:`SelfDistillationTrainer` (born-again networks).
+"""
+
+from .._run_state import History, TrainingDivergedError
+from .base import KnowledgeDistillationTrainerBase, StepRecord
+from .distillation import KnowledgeDistillationTrainer, SupervisedTrainer
+from .early_stopping import EarlyStopping
+from .self_distillation import SelfDistillationResult, SelfDistillationTrainer
+
+__all__ = [
+    "TrainingDivergedError",
+    "StepRecord",
+    "History",
+    "EarlyStopping",
+    "KnowledgeDistillationTrainerBase",
+    "KnowledgeDistillationTrainer",
+    "SupervisedTrainer",
+    "SelfDistillationTrainer",
+    "SelfDistillationResult",
+]

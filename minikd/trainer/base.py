@@ -1,0 +1,405 @@
+"""The loop, once: ``train`` as the outline of a run, and ``train_step``, the four steps of distillation."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from .._run_state import (
+    History,
+    TrainingDivergedError,
+)
+from .._threads import blas_threads_for
+from .._validation import (
+    check_bool,
+    check_instance,
+    check_int,
+    check_nonnegative_float,
+    check_seed,
+    describe,
+)
+from ..strategies import DistillationStrategy
+from ._helpers import _accuracy, _check_student, _check_X, _epoch_line, _label_kind, _progress_bar
+from .early_stopping import EarlyStopping
+from .resume import RunStateMixin, run_fingerprint
+from .run import Run, check_step_arguments, check_train_arguments, check_y
+
+__all__ = ["KnowledgeDistillationTrainerBase", "StepRecord"]
+
+
+class StepRecord(NamedTuple):
+    """What one :meth:`train_step` did, for progress output, tutorials and debuggers.
+
+    Attributes
+    ----------
+    loss : float
+        The strategy's loss on the batch (before the update).
+    soft_loss, hard_loss : float or None
+        The weighted soft (teacher) and hard (label) parts; ``loss == soft_loss + hard_loss``
+        where both exist.
+    student_logits : ndarray of shape (B, C)
+    teacher_logits : ndarray of shape (B, C), or None without a teacher
+    dlogits : ndarray of shape (B, C)
+        Gradient of the loss with respect to the student logits.
+    grad_norm : float
+        Global L2 norm of the parameter gradients.
+    batch_size : int
+    """
+
+    loss: float
+    soft_loss: float | None
+    hard_loss: float | None
+    student_logits: np.ndarray
+    teacher_logits: np.ndarray | None
+    dlogits: np.ndarray
+    grad_norm: float
+    batch_size: int
+
+
+class KnowledgeDistillationTrainerBase(RunStateMixin):
+    """The training loop, once: batches, the four-step ``train_step``, epochs, metrics, early
+    stopping, callbacks, checkpoints and progress output.
+
+    Subclasses provide :meth:`get_teacher_predictions` (and may override :meth:`_begin_train`).
+
+    Parameters
+    ----------
+    distillation_strategy : DistillationStrategy
+        The loss and its gradient (``minikd.strategies``).
+    checkpoint_config : DistillationCheckpointConfig, optional
+        Where and when to save checkpoints; None saves nothing.
+    use_early_stopping : bool, default False
+    early_stopping_min_delta : float, default 0.001
+    early_stopping_patience : int, default 5
+    restore_best_weights : bool, default True
+        With early stopping: end with the parameters of the best epoch.
+    seed : int >= 0, numpy.random.Generator or None
+        Seeds the one ``np.random.default_rng`` that shuffles batches, created anew at the start of
+        every ``train`` call: the same int seed gives bit-identical students; None draws fresh
+        entropy. A Generator is used as it is and advanced (each ``train`` call continues it).
+    """
+
+    def __init__(self, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
+                 early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
+                 restore_best_weights: bool = True, seed: int | None = None):
+        self.strategy = check_instance(distillation_strategy, DistillationStrategy, "distillation_strategy",
+                                       "a minikd DistillationStrategy instance")
+        if checkpoint_config is not None and not hasattr(checkpoint_config, "checkpoint_directory"):
+            raise TypeError(
+                f"checkpoint_config must be a DistillationCheckpointConfig or None, got {describe(checkpoint_config)}"
+            )
+        self.checkpoint_config = checkpoint_config
+        self.use_early_stopping = check_bool(use_early_stopping, "use_early_stopping")
+        check_int(early_stopping_patience, "early_stopping_patience", minimum=1)
+        check_nonnegative_float(early_stopping_min_delta, "early_stopping_min_delta")
+        self.early_stopping = EarlyStopping(early_stopping_patience, early_stopping_min_delta,
+                                            restore_best_weights=restore_best_weights)
+        self.seed = check_seed(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.history = None
+        self._dtype = None  # the student's dtype during a run: teacher logits are cast to it
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    @property
+    def distillation_strategy(self):
+        """The strategy (loss) in use."""
+        return self.strategy
+
+    def get_teacher_predictions(self, X_batch: np.ndarray, indices: np.ndarray | None):
+        """Teacher logits for a batch.
+
+        Parameters
+        ----------
+        X_batch : ndarray of shape (B, D)
+        indices : ndarray of int of shape (B,), or None
+            The **dataset** indices of the batch's samples (positions in the ``X`` given to
+            ``train``), so a cache keyed by them stays right under shuffling. None: not from the
+            training set (no caching).
+
+        Returns
+        -------
+        ndarray of shape (B, C), or None for a trainer without a teacher
+        """
+        raise NotImplementedError
+
+    def _begin_train(self, X: np.ndarray, X_val: np.ndarray | None, dtype) -> None:
+        """Called once at the start of ``train`` (reset caches here)."""
+
+    def _teacher_output_dimension(self) -> int | None:
+        return None
+
+    def _learn_teacher_dimension(self, X: np.ndarray) -> None:
+        """Ask a callable teacher for one sample's logits if its number of classes is still unknown."""
+        if self._teacher_output_dimension() is None and hasattr(self, "teacher"):
+            self.teacher.get_logits(X[:1])
+
+    def _check_teacher_dimension(self, student) -> None:
+        teacher_dim = self._teacher_output_dimension()
+        if teacher_dim is not None and teacher_dim != student.output_dim:
+            raise ValueError(
+                f"the teacher's output dimension ({teacher_dim}) must equal the student's number of "
+                f"classes (layer_sizes[-1] = {student.output_dim})"
+            )
+
+    def _validation_teacher_logits(self, X_val: np.ndarray):
+        return self.get_teacher_predictions(X_val, None)
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, student, X_batch, y_batch, indices, optimizer, validate: bool = True) -> StepRecord:
+        """One distillation step on a minibatch: the four steps of the method, then the update.
+
+        Parameters
+        ----------
+        student : MLP
+            Updated in place.
+        X_batch : ndarray of shape (B, D)
+        y_batch : ndarray of shape (B,) of int, (B, C) probability rows, or None
+        indices : ndarray of int of shape (B,), or None
+            Dataset indices of the batch (see :meth:`get_teacher_predictions`).
+        optimizer : SGD or Adam
+        validate : bool, default True
+            Check the inputs. ``train`` validates the whole data set once and passes False.
+
+        Returns
+        -------
+        StepRecord
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the loss or a gradient is not finite; the update is then not applied.
+        """
+        if validate:
+            X_batch, y_batch, indices = check_step_arguments(self, student, X_batch, y_batch, indices, optimizer)
+        y_kind = None if y_batch is None else ("index" if y_batch.ndim == 1 else "prob")  # class indices or rows
+
+        teacher_logits = self.get_teacher_predictions(X_batch, indices)                # 1. (B, C) or None
+        student_logits, cache = student._forward_train(X_batch)                         # 2. (B, C)
+        loss, dlogits, parts = self.strategy._compute(student_logits, teacher_logits, y_kind, y_batch)  # 3.
+        grads = student._backward(dlogits, cache)                                       # 4. dict like params
+
+        # One pass over the gradients gives both StepRecord.grad_norm and the divergence check
+        # (a non-finite entry makes the norm inf or NaN): about 1-3 % of a step, measured in
+        # benchmarks/README.md. math.* on Python floats avoids NumPy's scalar overhead.
+        grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            raise TrainingDivergedError(f"the loss ({loss}) or the gradient norm ({grad_norm}) is not finite")
+        optimizer._step(student.params, grads)
+        return StepRecord(loss, parts.get("soft"), parts.get("hard"), student_logits,
+                          teacher_logits, dlogits, grad_norm, X_batch.shape[0])
+
+    # ------------------------------------------------------------------ the run, as an outline
+    def train(self, student, X, y=None, epochs: int = 20, batch_size: int = 32, optimizer=None,
+              validation_data=None, callbacks=(), verbose: int = 1, resume_from=None) -> History:
+        """Train ``student`` in place and return its :class:`History`.
+
+        Parameters
+        ----------
+        student : MLP
+            The model to train (updated in place).
+        X : array_like of shape (N, D)
+            Training inputs (the transfer set).
+        y : array_like of shape (N,) of int or (N, C) of probability rows, optional
+            Labels. None trains on the teacher's outputs alone (an unlabelled transfer set).
+        epochs : int >= 1, default 20
+            Total number of epochs (a resumed run continues up to this number).
+        batch_size : int in [1, N], default 32
+        optimizer : SGD or Adam, optional
+            Default ``SGD(learning_rate=0.01, momentum=0.9)``.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated after every epoch: ``val_loss`` (the strategy's loss with labels),
+            ``val_accuracy`` and ``teacher_agreement``.
+        callbacks : sequence
+            Objects with any of ``on_train_begin(trainer, logs)``, ``on_epoch_end(epoch, logs)``,
+            ``on_train_end(trainer, logs)``, or plain callables ``f(epoch, logs)``. An
+            ``on_epoch_end``/callable that returns True stops training after that epoch.
+        verbose : {0, 1, 2}, default 1
+            0 silent; 1 one line per epoch; 2 also a live batch progress bar on a terminal.
+        resume_from : str or path, optional
+            A checkpoint file (or "latest", with a ``checkpoint_config``) to continue from. The
+            result is bit-for-bit the run that never stopped. A checkpoint of a run that had
+            already ended early (early stopping or a callback) is complete: it is loaded (best
+            weights restored) and not trained further.
+
+        Returns
+        -------
+        History
+        """
+        run = check_train_arguments(self, student, X, y, epochs, batch_size, optimizer, validation_data,
+                                    callbacks, verbose)
+        with blas_threads_for(student, run.batch_size):  # one BLAS thread for a small model (minikd/_threads.py)
+            manager = self._open_checkpoints(run)  # None without a checkpoint_config; holds the directory's lock
+            try:
+                first_epoch = self._start_run(run, manager, resume_from)  # teacher cache, fingerprint, resume
+                for epoch in range(first_epoch, run.epochs + 1):
+                    self._run_epoch(run, epoch)  # train_step on every minibatch
+                    stop = self._end_epoch(run, epoch)  # validation, early stopping, callbacks, progress
+                    if manager is not None:
+                        self._save_checkpoint(manager, run, epoch, final=stop or epoch == run.epochs)
+                    if stop:
+                        break
+                return self._finish_run(run)  # the best weights back, on_train_end
+            finally:
+                if manager is not None:
+                    manager.release()
+
+    def _start_run(self, run: Run, manager, resume_from) -> int:
+        """Reset the run's state, fill the teacher cache, resume if asked; return the first epoch to train."""
+        self.history, self.rng = run.history, np.random.default_rng(self.seed)
+        self.early_stopping.reset()
+        self._begin_train(run.X, run.X_val, run.student.dtype)
+        self._learn_teacher_dimension(run.X)  # a callable teacher knows its C only once called
+        self._check_teacher_dimension(run.student)
+        self._fingerprint = None if manager is None and resume_from is None else run_fingerprint(self, run)
+        first_epoch = 1
+        if resume_from is not None:
+            first_epoch = self._resume(resume_from, manager, run) + 1
+            run.history = self.history
+            stopped = run.history.stopped_epoch
+            if stopped is not None:  # that run ended early: it is complete, just load it
+                if run.epochs > stopped:
+                    warnings.warn(f"the checkpoint's run ended early at epoch {stopped} (early stopping or a "
+                                  f"callback); it is loaded as it is and not trained on to epoch {run.epochs}",
+                                  UserWarning, stacklevel=4)
+                first_epoch = run.epochs + 1
+        if manager is not None:
+            manager.begin(None if resume_from is None else first_epoch - 1)
+        if run.X_val is not None:
+            run.val_teacher = self._validation_teacher_logits(run.X_val)
+        for cb in run.callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self, run.logs)
+        return first_epoch
+
+    def _run_epoch(self, run: Run, epoch: int) -> None:
+        """Shuffle, run :meth:`train_step` on every minibatch, and record the epoch's losses."""
+        run.epoch_started = time.perf_counter()
+        X, y, n, batch_size = run.X, run.y, run.X.shape[0], run.batch_size
+        n_batches = -(-n // batch_size)
+        bar = run.verbose >= 2 and sys.stdout.isatty()
+        perm = self.rng.permutation(n)
+        sums = {"loss": 0.0, "soft": None, "hard": None}  # sample-weighted: sum of batch mean x batch size
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for b in range(n_batches):
+                idx = perm[b * batch_size:(b + 1) * batch_size]  # the batch's dataset indices
+                try:
+                    rec = self.train_step(run.student, X[idx], None if y is None else y[idx], idx, run.optimizer,
+                                          validate=False)
+                except TrainingDivergedError as exc:
+                    raise TrainingDivergedError(
+                        f"training diverged at epoch {epoch}, batch {b + 1}/{n_batches}: {exc}. The student keeps "
+                        "its last finite parameters; try a smaller learning rate, gradient-friendlier inputs "
+                        "(scaled to [0, 1]) or a lower temperature.", epoch=epoch, batch=b + 1) from None
+                sums["loss"] += rec.loss * rec.batch_size
+                for part, value in (("soft", rec.soft_loss), ("hard", rec.hard_loss)):
+                    if value is not None:
+                        sums[part] = (sums[part] or 0.0) + value * rec.batch_size
+                if bar:
+                    _progress_bar(epoch, run.epochs, b + 1, n_batches, sums["loss"] / min(n, (b + 1) * batch_size))
+        # The loss and gradient were finite at every step, but an absurd update (a learning rate near
+        # 1e308) can still overflow the parameters themselves; checked once per epoch (cheap).
+        if not all(np.isfinite(p).all() for p in run.student.params.values()):
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch}, batch {n_batches}/{n_batches} or earlier in the epoch: an "
+                "update overflowed the parameters, which are no longer finite. Reload the latest checkpoint (if "
+                "any) and use a smaller learning rate.", epoch=epoch, batch=n_batches)
+        history = run.history
+        history.epochs.append(epoch)
+        for name in ("loss", "soft", "hard"):
+            getattr(history, name if name == "loss" else f"{name}_loss").append(
+                None if sums[name] is None else sums[name] / n)
+        run.logs = {"loss": history.loss[-1], "soft_loss": history.soft_loss[-1], "hard_loss": history.hard_loss[-1]}
+
+    def _end_epoch(self, run: Run, epoch: int) -> bool:
+        """Validation metrics, early stopping, progress output and callbacks; True if the run stops here."""
+        history, logs = run.history, run.logs
+        if run.X_val is not None:
+            metrics = self._metrics(run.student, run.X_val, run.y_val, run.val_teacher)
+            history.val_loss.append(metrics["loss"])
+            history.val_accuracy.append(metrics["accuracy"])
+            history.teacher_agreement.append(metrics["teacher_agreement"])
+            logs.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"],
+                        teacher_agreement=metrics["teacher_agreement"])
+        history.epoch_time.append(time.perf_counter() - run.epoch_started)
+        logs["epoch_time"] = history.epoch_time[-1]
+        stop = False
+        if self.use_early_stopping:
+            stop = self.early_stopping.update(epoch, logs[run.monitor], run.student.params)
+        history.best_epoch = self.early_stopping.best_epoch if self.use_early_stopping else epoch
+        if run.verbose:
+            if run.verbose >= 2 and sys.stdout.isatty():
+                sys.stdout.write("\r\033[K")
+            print(_epoch_line(epoch, run.epochs, logs), flush=True)
+        for cb in run.callbacks:
+            fn = cb if not hasattr(cb, "on_epoch_end") else cb.on_epoch_end
+            if callable(fn) and fn(epoch, dict(logs)) is True:
+                stop = True
+        if stop:
+            history.stopped_epoch = epoch
+            if run.verbose:
+                best = self.early_stopping.best if self.use_early_stopping else logs[run.monitor]
+                print(f"stopped after epoch {epoch}; best epoch {history.best_epoch} ({run.monitor} {best:.4f})")
+        return stop
+
+    def _finish_run(self, run: Run) -> History:
+        """Put the best weights back (early stopping) and tell the callbacks; return the history."""
+        if self.use_early_stopping:
+            self.early_stopping.restore(run.student.params)
+        for cb in run.callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self, run.logs)
+        return run.history
+
+    # ------------------------------------------------------------------ evaluation
+    def _metrics(self, student, X, y, teacher_logits) -> dict:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            logits, _ = student._forward_train(X)
+            y_kind = _label_kind(y)
+            loss, _, _ = self.strategy._loss_and_gradient(logits, teacher_logits, y_kind, y)
+        out = {"loss": float(loss), "accuracy": None if y is None else _accuracy(logits, y_kind, y),
+               "teacher_agreement": None}
+        if teacher_logits is not None:
+            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == teacher_logits.argmax(1)))
+        return out
+
+    def evaluate(self, student, X, y=None) -> dict:
+        """Loss, accuracy and teacher agreement of ``student`` on (X, y).
+
+        Parameters
+        ----------
+        student : MLP
+        X : array_like of shape (N, D)
+        y : array_like of shape (N,) or (N, C), optional
+
+        Returns
+        -------
+        dict
+            ``loss`` (the strategy's loss, with labels if given), ``accuracy`` (None without y),
+            ``teacher_agreement`` (share of samples where student and teacher argmax agree; None
+            without a teacher).
+        """
+        _check_student(student)
+        X = _check_X(X, "X", student)
+        y = check_y(self, y, "y", X.shape[0], student)
+        with blas_threads_for(student, X.shape[0]):  # one BLAS thread for a small model (minikd/_threads.py)
+            self._learn_teacher_dimension(X)
+            self._check_teacher_dimension(student)
+            teacher_logits = self.get_teacher_predictions(X, None)
+            return self._metrics(student, X, y, teacher_logits)
+
+    def get_config(self) -> dict:
+        """Plain-data settings (stored in checkpoints and compared on resume)."""
+        return {
+            "trainer": type(self).__name__,
+            "strategy": self.strategy.get_config(),
+            "seed": "np.random.Generator" if isinstance(self.seed, np.random.Generator) else self.seed,
+            "use_early_stopping": self.use_early_stopping,
+            "early_stopping_patience": self.early_stopping.patience,
+            "early_stopping_min_delta": self.early_stopping.min_delta,
+            "restore_best_weights": self.early_stopping.restore_best_weights,
+        }

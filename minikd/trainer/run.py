@@ -1,0 +1,137 @@
+"""One call of ``train``: its arguments checked once, and what changes as the run goes on."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._run_state import History
+from .._validation import check_int, check_labels, describe
+from ..optim import SGD
+from ._helpers import _check_callbacks, _check_optimizer, _check_student, _check_X, _label_kind
+
+__all__ = ["Run", "check_train_arguments", "check_step_arguments", "check_y"]
+
+
+@dataclass
+class Run:
+    """The validated arguments of one ``train`` call and the state it builds up.
+
+    Attributes
+    ----------
+    student : MLP
+    X : ndarray of shape (N, D), in the student's dtype
+    y : ndarray of shape (N,) of int64, (N, C) probability rows, or None
+    y_kind : {"index", "prob", None}
+    epochs, batch_size : int
+    optimizer : Optimizer
+    X_val : ndarray of shape (M, D), or None
+    y_val : ndarray of shape (M,) or (M, C), or None
+    callbacks : tuple
+    verbose : int
+    monitor : {"val_loss", "loss"}
+        What early stopping watches.
+    history : History
+        The run's history (replaced by the checkpoint's on resume).
+    val_teacher : ndarray of shape (M, C), or None
+        The teacher's logits of the validation set, computed once per run.
+    logs : dict
+        The last epoch's metrics (what callbacks receive).
+    epoch_started : float
+        ``time.perf_counter()`` at the start of the current epoch.
+    """
+
+    student: object
+    X: np.ndarray
+    y: np.ndarray | None
+    y_kind: str | None
+    epochs: int
+    batch_size: int
+    optimizer: object
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    callbacks: tuple
+    verbose: int
+    monitor: str
+    history: History = field(default_factory=History)
+    val_teacher: np.ndarray | None = None
+    logs: dict = field(default_factory=dict)
+    epoch_started: float = 0.0
+
+
+def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer, validation_data, callbacks,
+                          verbose) -> Run:
+    """Validate the arguments of ``trainer.train`` (see its docstring) and return them as a :class:`Run`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument, the rule and the value received.
+    """
+    _check_student(student)
+    X = _check_X(X, "X", student)
+    n = X.shape[0]
+    trainer._check_teacher_dimension(student)  # before the labels: a class-count mismatch is the real problem
+    y = check_y(trainer, y, "y", n, student)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size > n:
+        raise ValueError(f"batch_size must be at most the number of training samples ({n}), got {batch_size}")
+    if optimizer is None:
+        optimizer = SGD(learning_rate=0.01, momentum=0.9)
+    _check_optimizer(optimizer)
+    verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
+    callbacks = _check_callbacks(callbacks)
+    X_val = y_val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(f"validation_data must be a tuple (X_val, y_val), got {describe(validation_data)}")
+        X_val = _check_X(validation_data[0], "validation_data[0] (X_val)", student)
+        _, y_val = check_labels(validation_data[1], "validation_data[1] (y_val)", X_val.shape[0],
+                                student.output_dim, student.dtype)
+    trainer.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
+    if trainer.use_early_stopping and X_val is None:
+        warnings.warn("early stopping without validation_data monitors the training loss", UserWarning, stacklevel=3)
+    return Run(student, X, y, _label_kind(y), epochs, batch_size, optimizer, X_val, y_val, callbacks, verbose,
+               monitor="val_loss" if X_val is not None else "loss")
+
+
+def check_step_arguments(trainer, student, X_batch, y_batch, indices, optimizer):
+    """Validate the arguments of ``trainer.train_step`` (with ``validate=True``); return X_batch, y_batch, indices."""
+    _check_student(student)
+    _check_optimizer(optimizer)
+    X_batch = _check_X(X_batch, "X_batch", student)
+    n = X_batch.shape[0]
+    y_batch = check_y(trainer, y_batch, "y_batch", n, student)
+    if indices is not None:
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu" or idx.shape != (n,):
+            raise ValueError(f"indices must be {n} integer dataset indices, got {describe(indices)}")
+        if idx.size and idx.min() < 0:
+            raise ValueError(f"indices must be non-negative dataset indices, got {int(idx.min())}")
+        cache = getattr(trainer, "_cache", None)
+        if cache is not None and idx.size and idx.max() >= cache.shape[0]:
+            raise ValueError(
+                f"indices must be < {cache.shape[0]} (the size of the training set whose teacher logits "
+                f"are cached), got {int(idx.max())}"
+            )
+        indices = idx
+    trainer._learn_teacher_dimension(X_batch)
+    trainer._check_teacher_dimension(student)
+    trainer.strategy._check_range(student.dtype)
+    trainer._dtype = student.dtype  # teacher logits are cast to it (step 3 takes one dtype)
+    return X_batch, y_batch, indices
+
+def check_y(trainer, y, name, n, student):
+    """Labels for ``n`` samples of ``student``, in canonical form (``check_labels``), or None if the
+    strategy allows it; ValueError if the strategy needs labels and gets None."""
+    if y is None:
+        if trainer.strategy.requires_labels:
+            raise ValueError(
+                f"{name} is required by {type(trainer.strategy).__name__} (its loss needs labels), got None"
+            )
+        return None
+    _, y = check_labels(y, name, n, student.output_dim, student.dtype)
+    return y
