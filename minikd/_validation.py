@@ -13,6 +13,15 @@ Dtype policy for float inputs (features, logits, probabilities)
 - float16 is promoted to float32 (NumPy's float16 overflows at 65504, which softmax hits);
 - integer and unsigned arrays (e.g. raw pixel values) are converted to float64;
 - bool, complex, object, string and other dtypes are rejected with a ``TypeError``.
+
+Array subclasses (:func:`_as_array`)
+------------------------------------
+- a masked array (``np.ma.MaskedArray``) is rejected with a ``TypeError``: the math (matmuls,
+  softmax) cannot honour a mask, so its masked entries, NaN included, would silently be used as
+  values; the message says to pass ``x.filled(value)`` or ``x.data``, which states the intent;
+- an ``np.matrix`` is converted with ``np.asarray``: same values, same (2-D) shape, nothing is
+  lost, and minikd's math never uses its operators (``*`` as a matrix product). Labels given as
+  a matrix are 2-D, so class indices in a matrix get a hint to ``ravel()`` them.
 """
 
 from __future__ import annotations
@@ -73,6 +82,17 @@ def _show(value, limit: int = 60) -> str:
 
 
 def _as_array(x, name: str) -> np.ndarray:
+    """``x`` as an ndarray: an ndarray as it is, an np.matrix as a plain 2-D ndarray, a masked array
+    refused (see "Array subclasses" above), anything else through ``np.asarray``."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must not be a masked array, got a np.ma.MaskedArray of shape {x.shape} with "
+            f"{int(np.ma.count_masked(x))} masked value(s): minikd cannot honour a mask (its masked entries would be "
+            "used as values): pass x.filled(fill_value) to replace them, or x.data to use the values under "
+            "the mask"
+        )
+    if isinstance(x, np.matrix):
+        return np.asarray(x)  # always 2-D; same values and shape, a plain ndarray
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, (str, bytes, dict, set)) or x is None:
@@ -183,6 +203,9 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
         raise TypeError(
             f"{name} must be integer class indices or probability rows, got {describe(labels)}"
         )
+    # np.matrix is always 2-D: class indices in one come as a (1, N) or (N, 1) "probability" array.
+    hint = (f" (an np.matrix is always 2-D: for class indices pass np.asarray({name}).ravel())"
+            if isinstance(labels, np.matrix) and 1 in arr.shape else "")
     index_ndim, prob_ndim = (0, 1) if single else (1, 2)
     if arr.ndim == index_ndim:
         if kind == "f":
@@ -210,11 +233,11 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
         if arr.shape[-1] != n_classes:
             raise ValueError(
                 f"{name} given as probability rows must have {n_classes} columns (one per class), "
-                f"got shape {arr.shape}"
+                f"got shape {arr.shape}{hint}"
             )
         if not single and n_samples is not None and arr.shape[0] != n_samples:
             raise ValueError(
-                f"{name} must have one row per sample ({n_samples}), got {arr.shape[0]} rows"
+                f"{name} must have one row per sample ({n_samples}), got {arr.shape[0]} rows{hint}"
             )
         # Check the values as given, then cast: an entry outside [0, 1] could overflow the cast.
         if not np.isfinite(arr).all():
