@@ -46,6 +46,7 @@ __all__ = [
     "check_seed",
     "check_model_dtype",
     "check_features",
+    "cast_to_dtype",
     "check_instance",
     "describe",
 ]
@@ -405,16 +406,45 @@ def check_features(X, name: str, n_features: int, dtype, ndim=(1, 2), what: str 
     X = check_float_array(X, name, ndim=ndim)
     if X.shape[-1] != n_features:
         raise ValueError(f"{name} must have {n_features} features ({what}), got {X.shape[-1]} (shape {X.shape})")
-    if X.dtype != dtype:
-        with np.errstate(over="ignore"):
-            cast = X.astype(dtype)
-        if not np.isfinite(cast).all():
-            raise ValueError(
-                f"{name} must fit in the model dtype {np.dtype(dtype)} (largest {np.finfo(dtype).max:.3g}), got a "
-                f"value of magnitude {np.abs(X).max():.3g}; rescale the inputs (e.g. to [0, 1])"
-            )
-        X = cast
-    return X
+    return cast_to_dtype(X, dtype, name, "rescale the inputs (e.g. to [0, 1])")
+
+
+def cast_to_dtype(arr: np.ndarray, dtype, name: str, advice: str, what: str = "the model dtype") -> np.ndarray:
+    """Cast a finite float array to ``dtype``, refusing a value that does not fit (the after-cast
+    finiteness test: float64 beyond 3.4e38 becomes inf in float32).
+
+    Parameters
+    ----------
+    arr : ndarray
+        Already checked to be finite.
+    dtype : numpy dtype
+        The float dtype to cast to.
+    name : str
+        What ``arr`` is, for the message (e.g. ``"X"``).
+    advice : str
+        What to do about it, appended to the message.
+    what : str
+        Whose dtype ``dtype`` is, for the message.
+
+    Returns
+    -------
+    ndarray in ``dtype`` (``arr`` itself if it has it already)
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must fit in {what} float32 (largest 3.4e+38), got a value of magnitude 1e+39; {advice}"``.
+    """
+    if arr.dtype == dtype:
+        return arr
+    with np.errstate(over="ignore"):
+        cast = arr.astype(dtype)
+    if not np.isfinite(cast).all():
+        raise ValueError(
+            f"{name} must fit in {what} {np.dtype(dtype)} (largest {np.finfo(dtype).max:.3g}), got a "
+            f"value of magnitude {np.abs(arr).max():.3g}; {advice}"
+        )
+    return cast
 
 
 def check_instance(value, cls, name: str, what: str):
