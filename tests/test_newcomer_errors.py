@@ -191,12 +191,18 @@ def test_train_with_an_optimizer_of_another_same_shaped_student_warns():
 
 
 # ============================================================================ 2. class counts first
+def _ten_class_callable(Xb):
+    return np.zeros((len(Xb), 10))
+
+
 @needs_trainer
+@pytest.mark.parametrize("teacher", [MLP([4, 8, 10], seed=0), _ten_class_callable], ids=["mlp", "callable"])
 @pytest.mark.parametrize("entry", ["train", "train_step", "evaluate"])
-def test_class_counts_are_compared_before_the_labels(entry):
+def test_class_counts_are_compared_before_the_labels(entry, teacher):
     """A 10-class teacher, a 5-class student and digit labels 0-9: on main 'y must be class indices
-    in [0, 4], got 9', which blames the labels for what is a class-count mismatch."""
-    trainer = KnowledgeDistillationTrainer(MLP([4, 8, 10], seed=0), DistillationLoss(), seed=0)
+    in [0, 4], got 9', which blames the labels for what is a class-count mismatch. A callable
+    teacher's class count is known only once it is called."""
+    trainer = KnowledgeDistillationTrainer(teacher, DistillationLoss(), seed=0)
     student, y = MLP([4, 6, 5], seed=1), np.arange(40) % 10
     call = {"train": lambda: trainer.train(student, X, y, epochs=1, batch_size=8, verbose=0),
             "train_step": lambda: trainer.train_step(student, X[:10], y[:10], None, SGD(0.1)),
