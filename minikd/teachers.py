@@ -142,9 +142,9 @@ class TeacherModelWrapper:
             if "read-only" not in str(exc):
                 raise
             raise ValueError(
-                f"the teacher {self._name()} tried to write into its input X, which is read-only: minikd gives a "
-                "teacher a read-only view so that it cannot change the caller's data. A teacher that works in "
-                f"place must copy its input first (X = X.copy()). NumPy's error: {exc}"
+                f"the teacher {self._name()} tried to write into a read-only array, most likely its input X: "
+                "minikd gives a teacher a read-only view of X so that it cannot change the caller's data. A "
+                f"teacher that works in place must copy its input first (X = X.copy()). NumPy's error: {exc}"
             ) from exc
 
     def _check_output(self, out, n: int, single: bool) -> np.ndarray:
