@@ -13,6 +13,15 @@ Dtype policy for float inputs (features, logits, probabilities)
 - float16 is promoted to float32 (NumPy's float16 overflows at 65504, which softmax hits);
 - integer and unsigned arrays (e.g. raw pixel values) are converted to float64;
 - bool, complex, object, string and other dtypes are rejected with a ``TypeError``.
+
+Array subclasses (:func:`_as_array`)
+------------------------------------
+- a masked array (``np.ma.MaskedArray``) is rejected with a ``TypeError``: the math (matmuls,
+  softmax) cannot honour a mask, so its masked entries, NaN included, would silently be used as
+  values; the message says to pass ``x.filled(value)`` or ``x.data``, which states the intent;
+- an ``np.matrix`` is converted with ``np.asarray``: same values, same (2-D) shape, nothing is
+  lost, and minikd's math never uses its operators (``*`` as a matrix product). Labels given as
+  a matrix are 2-D, so class indices in a matrix get a hint to ``ravel()`` them.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ __all__ = [
     "check_seed",
     "check_model_dtype",
     "check_features",
+    "cast_to_dtype",
     "check_instance",
     "describe",
 ]
@@ -73,6 +83,17 @@ def _show(value, limit: int = 60) -> str:
 
 
 def _as_array(x, name: str) -> np.ndarray:
+    """``x`` as an ndarray: an ndarray as it is, an np.matrix as a plain 2-D ndarray, a masked array
+    refused (see "Array subclasses" above), anything else through ``np.asarray``."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must not be a masked array, got a np.ma.MaskedArray of shape {x.shape} with "
+            f"{int(np.ma.count_masked(x))} masked value(s): minikd cannot honour a mask (its masked entries would be "
+            "used as values): pass x.filled(fill_value) to replace them, or x.data to use the values under "
+            "the mask"
+        )
+    if isinstance(x, np.matrix):
+        return np.asarray(x)  # always 2-D; same values and shape, a plain ndarray
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, (str, bytes, dict, set)) or x is None:
@@ -183,6 +204,9 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
         raise TypeError(
             f"{name} must be integer class indices or probability rows, got {describe(labels)}"
         )
+    # np.matrix is always 2-D: class indices in one come as a (1, N) or (N, 1) "probability" array.
+    hint = (f" (an np.matrix is always 2-D: for class indices pass np.asarray({name}).ravel())"
+            if isinstance(labels, np.matrix) and 1 in arr.shape else "")
     index_ndim, prob_ndim = (0, 1) if single else (1, 2)
     if arr.ndim == index_ndim:
         if kind == "f":
@@ -210,11 +234,11 @@ def check_labels(labels, name: str, n_samples: int | None, n_classes: int, dtype
         if arr.shape[-1] != n_classes:
             raise ValueError(
                 f"{name} given as probability rows must have {n_classes} columns (one per class), "
-                f"got shape {arr.shape}"
+                f"got shape {arr.shape}{hint}"
             )
         if not single and n_samples is not None and arr.shape[0] != n_samples:
             raise ValueError(
-                f"{name} must have one row per sample ({n_samples}), got {arr.shape[0]} rows"
+                f"{name} must have one row per sample ({n_samples}), got {arr.shape[0]} rows{hint}"
             )
         # Check the values as given, then cast: an entry outside [0, 1] could overflow the cast.
         if not np.isfinite(arr).all():
@@ -382,16 +406,45 @@ def check_features(X, name: str, n_features: int, dtype, ndim=(1, 2), what: str 
     X = check_float_array(X, name, ndim=ndim)
     if X.shape[-1] != n_features:
         raise ValueError(f"{name} must have {n_features} features ({what}), got {X.shape[-1]} (shape {X.shape})")
-    if X.dtype != dtype:
-        with np.errstate(over="ignore"):
-            cast = X.astype(dtype)
-        if not np.isfinite(cast).all():
-            raise ValueError(
-                f"{name} must fit in the model dtype {np.dtype(dtype)} (largest {np.finfo(dtype).max:.3g}), got a "
-                f"value of magnitude {np.abs(X).max():.3g}; rescale the inputs (e.g. to [0, 1])"
-            )
-        X = cast
-    return X
+    return cast_to_dtype(X, dtype, name, "rescale the inputs (e.g. to [0, 1])")
+
+
+def cast_to_dtype(arr: np.ndarray, dtype, name: str, advice: str, what: str = "the model dtype") -> np.ndarray:
+    """Cast a finite float array to ``dtype``, refusing a value that does not fit (the after-cast
+    finiteness test: float64 beyond 3.4e38 becomes inf in float32).
+
+    Parameters
+    ----------
+    arr : ndarray
+        Already checked to be finite.
+    dtype : numpy dtype
+        The float dtype to cast to.
+    name : str
+        What ``arr`` is, for the message (e.g. ``"X"``).
+    advice : str
+        What to do about it, appended to the message.
+    what : str
+        Whose dtype ``dtype`` is, for the message.
+
+    Returns
+    -------
+    ndarray in ``dtype`` (``arr`` itself if it has it already)
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must fit in {what} float32 (largest 3.4e+38), got a value of magnitude 1e+39; {advice}"``.
+    """
+    if arr.dtype == dtype:
+        return arr
+    with np.errstate(over="ignore"):
+        cast = arr.astype(dtype)
+    if not np.isfinite(cast).all():
+        raise ValueError(
+            f"{name} must fit in {what} {np.dtype(dtype)} (largest {np.finfo(dtype).max:.3g}), got a "
+            f"value of magnitude {np.abs(arr).max():.3g}; {advice}"
+        )
+    return cast
 
 
 def check_instance(value, cls, name: str, what: str):

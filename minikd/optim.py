@@ -28,6 +28,8 @@ float are set to 0 (:meth:`Optimizer._flush_subnormals`).
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -91,6 +93,15 @@ class Optimizer:
     ----------
     t : int
         Number of updates taken so far.
+
+    Notes
+    -----
+    **One optimizer per model.** The buffers belong to the parameters they were built for. Before
+    each use, :meth:`check_params` compares them with the parameters at hand: other names, shapes
+    or dtypes are a ``ValueError``; the same layout but the arrays of *another* model (a new
+    student of the same architecture) is a ``UserWarning``, because its momentum would silently
+    be carried over. Training the same model in two calls (the same arrays, updated in place) is
+    a continuation and stays silent.
     """
 
     _buffer_names: tuple[str, ...] = ()
@@ -99,6 +110,16 @@ class Optimizer:
         self.learning_rate = learning_rate
         self.t = 0
         self._buffers: dict[str, dict[str, np.ndarray]] = {b: {} for b in self._buffer_names}
+        # Weak references to the parameter arrays the state was built on (see check_params):
+        # None until the first update, and after reset() or load_state_dict().
+        self._owner: dict[str, weakref.ref] | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickling and ``copy.deepcopy``: everything but the weak references to the owner's arrays
+        (which cannot be pickled); a copy learns its owner at its next update."""
+        state = self.__dict__.copy()
+        state["_owner"] = None
+        return state
 
     # ------------------------------------------------------------------ hyperparameters
     @property
@@ -136,14 +157,19 @@ class Optimizer:
             If ``params`` or ``grads`` is not a dict, or an array is not a float array.
         ValueError
             If the keys or shapes differ, a gradient is not finite, or the optimizer's state was
-            built for other parameters (call ``reset()`` to start over).
+            built for other parameters (call ``reset()`` to start over): see :meth:`check_params`.
+
+        Warns
+        -----
+        UserWarning
+            If the state was built on another model's arrays of the same layout (:meth:`check_params`).
         """
         grads = self._check_step_inputs(params, grads)
         # An update that overflows (a huge learning rate, Adam's g * g) is refused and undone, so a
         # failed step never leaves inf in the parameters or the optimizer's buffers.
         saved_params = {k: v.copy() for k, v in params.items()}
         saved_buffers = {b: {k: v.copy() for k, v in bufs.items()} for b, bufs in self._buffers.items()}
-        saved_t = self.t
+        saved_t, saved_owner = self.t, self._owner
         with np.errstate(over="ignore", invalid="ignore"):
             self._step(params, grads)
         finite = all(np.isfinite(v).all() for v in params.values()) and all(
@@ -151,7 +177,7 @@ class Optimizer:
         if not finite:
             for k, v in saved_params.items():
                 params[k][...] = v
-            self._buffers, self.t = saved_buffers, saved_t
+            self._buffers, self.t, self._owner = saved_buffers, saved_t, saved_owner
             raise ValueError(
                 f"the update would overflow: learning_rate ({self.learning_rate!r}) times the gradient is beyond "
                 "the float range for some parameter; nothing was changed"
@@ -160,7 +186,8 @@ class Optimizer:
     def _step(self, params: dict, grads: dict) -> None:
         """The bare update, no validation: ``grads[k]`` has the shape and dtype of ``params[k]``.
 
-        Subclasses implement it, increment ``self.t`` and end with ``self._flush_subnormals()``.
+        Subclasses implement it, increment ``self.t`` and end
+        with ``self._flush_subnormals()``.
         """
         raise NotImplementedError
 
@@ -208,6 +235,7 @@ class Optimizer:
         """Forget the per-parameter state (buffers and step count); keep the hyperparameters."""
         self.t = 0
         self._buffers = {b: {} for b in self._buffer_names}
+        self._owner = None
 
     def _check_step_inputs(self, params, grads) -> dict:
         if not isinstance(params, Mapping):
@@ -247,27 +275,81 @@ class Optimizer:
                         f"magnitude up to {float(np.abs(grads[name]).max()):.3g}"
                     )
             checked[name] = g
-        self._check_buffers_match(params)
+        self.check_params(params)
         return checked
 
-    def _check_buffers_match(self, params) -> None:
-        """The existing state (if any) must belong to these parameters."""
+    _ANOTHER_MODEL = ("this optimizer's state was built for another model: pass a new optimizer "
+                      "or call optimizer.reset()")
+
+    def check_params(self, params, *, stacklevel: int = 2) -> None:
+        """Check that this optimizer's state (if any) belongs to ``params``.
+
+        Called by :meth:`step` before every update; a trainer calls it once when ``train`` begins
+        (its steps use the bare update). An optimizer that has not stepped yet, or keeps no
+        buffers (``SGD`` without momentum), accepts any parameters.
+
+        Parameters
+        ----------
+        params : dict of str -> ndarray
+            The parameters the next update will change (e.g. ``model.params``).
+
+        stacklevel : int, default 2
+            Of the warning below (a trainer passes the level of its caller).
+
+        Raises
+        ------
+        TypeError
+            If ``params`` is not a dict.
+        ValueError
+            If the buffers were built for other parameter names, shapes or dtypes: such a state
+            cannot be applied. Pass a new optimizer, or call ``reset()`` to start over.
+
+        Warns
+        -----
+        UserWarning
+            If the buffers match in names, shapes and dtypes but were built on the arrays of
+            another model (e.g. a new student of the same architecture): its momentum (Adam: its
+            moments and step count) would be carried over to this one. Not an error, since carrying
+            state over can be deliberate (a copy that continues its original's run); the state
+            then belongs to ``params``, so the warning is given once per change of model. Training
+            the same model in several calls (its arrays are updated in place) is a continuation
+            and gives no warning; nor does an optimizer just restored with ``load_state_dict``.
+        """
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of name -> ndarray, got {describe(params)}")
         for buffer_name, buffers in self._buffers.items():
             if not buffers:
                 continue
             if set(buffers) != set(params):
                 raise ValueError(
-                    f"params have keys {sorted(map(str, params))} but this optimizer's "
-                    f"{buffer_name!r} state was built for {sorted(map(str, buffers))}; "
-                    "use one optimizer per model, or call reset() to start over"
+                    f"params have keys {sorted(map(str, params))} but this optimizer's {buffer_name!r} state "
+                    f"has keys {sorted(map(str, buffers))}: {self._ANOTHER_MODEL}"
                 )
             for name, buf in buffers.items():
-                if buf.shape != params[name].shape:
+                W = params[name]
+                shape, dtype = getattr(W, "shape", None), getattr(W, "dtype", None)
+                if shape != buf.shape:
                     raise ValueError(
-                        f"params[{name!r}] has shape {params[name].shape} but this optimizer's "
-                        f"{buffer_name!r} state for it has shape {buf.shape}; call reset() to "
-                        "start over"
+                        f"params[{name!r}] has shape {shape} but this optimizer's {buffer_name!r} state for it "
+                        f"has shape {buf.shape}: {self._ANOTHER_MODEL}"
                     )
+                if dtype != buf.dtype:
+                    raise ValueError(
+                        f"params[{name!r}] has dtype {dtype} but this optimizer's {buffer_name!r} state for it "
+                        f"has dtype {buf.dtype}: {self._ANOTHER_MODEL}"
+                    )
+        owner = self._owner
+        if owner is None or not any(self._buffers.values()):  # nothing to carry over: these are its model's
+            self._owner = {name: weakref.ref(W) for name, W in params.items()}
+            return
+        if any(name not in owner or owner[name]() is not W for name, W in params.items()):
+            warnings.warn(
+                f"{type(self).__name__}: the optimizer's state (t={self.t} updates) was built for another "
+                "model with parameters of the same names and shapes; its buffers are carried over to these "
+                "parameters. If that is not intended, pass a new optimizer or call optimizer.reset()",
+                UserWarning, stacklevel=stacklevel,
+            )
+            self._owner = {name: weakref.ref(W) for name, W in params.items()}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:

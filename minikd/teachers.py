@@ -5,15 +5,22 @@ updates it. :class:`TeacherModelWrapper` turns an :class:`minikd.MLP` or any cal
 ``X -> logits`` into a teacher and checks what comes back, so a teacher that returns the wrong
 shape or NaN fails loudly, with its name, instead of corrupting a run. :class:`EnsembleTeacher`
 combines several teachers into one (mean of logits, of probabilities, or geometric mean).
+
+A teacher is given a **read-only view** of X: a teacher that writes into its input (``X -= mean``)
+would otherwise change the caller's data (the trainer passes the training set itself when it has
+the student's dtype). Such a teacher gets a ``ValueError`` naming it; it must copy its input first.
+``get_logits(X, dtype=...)`` casts the logits to a student's dtype and refuses logits that do not
+fit in it (1e39 is finite in float64, inf in float32).
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._validation import check_choice, check_float_array, check_int, describe
+from ._validation import cast_to_dtype, check_choice, check_float_array, check_int, check_model_dtype, describe
 from .functional import _log_softmax
 
 __all__ = ["TeacherModel", "TeacherModelWrapper", "as_teacher", "EnsembleTeacher"]
@@ -32,6 +39,8 @@ class TeacherModel(Protocol):
     -------
     get_logits(X)
         X of shape (N, D) -> logits of shape (N, C); X of shape (D,) -> logits of shape (C,).
+        Must not modify X (:class:`TeacherModelWrapper` passes it a read-only view). The
+        wrappers minikd puts around every teacher (:func:`as_teacher`) also take ``dtype``.
     """
 
     output_dimension: int
@@ -86,23 +95,57 @@ class TeacherModelWrapper:
         """The number of classes C (None for a callable that has not been called yet)."""
         return self._output_dimension
 
-    def get_logits(self, X) -> np.ndarray:
+    def get_logits(self, X, dtype=None) -> np.ndarray:
         """Logits of the teacher for X.
 
         Parameters
         ----------
         X : array_like of shape (N, D) or (D,)
+            Passed to the teacher as a **read-only view**, so a teacher cannot change the caller's
+            array.
+        dtype : {np.float32, np.float64}, optional
+            Cast the logits to this dtype (a student's), checking that they fit in it. Default:
+            the teacher's own float dtype.
 
         Returns
         -------
         ndarray of shape (N, C) or (C,)
-            Float logits, checked to be finite and of the right shape.
+            Float logits, checked to be finite (after the cast, if ``dtype`` is given) and of the
+            right shape.
+
+        Raises
+        ------
+        ValueError
+            If the logits have the wrong shape or class count, are not finite, do not fit in
+            ``dtype``, or the teacher tried to write into X.
+        TypeError
+            If the teacher returned something that is not an array of real numbers.
         """
         X = check_float_array(X, "X")
+        if dtype is not None:
+            dtype = check_model_dtype(dtype, "dtype")
         single = X.ndim == 1
-        out = self._fn(X[None, :] if single and not hasattr(self.model, "output_dim") else X)
+        X = _read_only(X)
+        out = self._call(X[None, :] if single and not hasattr(self.model, "output_dim") else X)
         out = self._check_output(out, X.shape[0] if not single else 1, single)
+        if dtype is not None:
+            out = cast_to_dtype(out, dtype, f"the logits of the teacher {self._name()}",
+                                "scale the teacher's logits down, or train a float64 student",
+                                what="the student's dtype")
         return out
+
+    def _call(self, X: np.ndarray):
+        """The teacher's function on a read-only X; its attempt to write into X becomes a clear error."""
+        try:
+            return self._fn(X)
+        except ValueError as exc:  # NumPy: "assignment destination is read-only", "output array is read-only"
+            if "read-only" not in str(exc):
+                raise
+            raise ValueError(
+                f"the teacher {self._name()} tried to write into a read-only array, most likely its input X: "
+                "minikd gives a teacher a read-only view of X so that it cannot change the caller's data. A "
+                f"teacher that works in place must copy its input first (X = X.copy()). NumPy's error: {exc}"
+            ) from exc
 
     def _check_output(self, out, n: int, single: bool) -> np.ndarray:
         try:
@@ -129,29 +172,62 @@ class TeacherModelWrapper:
         return logits
 
     def _name(self) -> str:
+        owner = getattr(self.model, "__self__", None)  # a bound method: a TeacherModel's get_logits
+        if owner is not None and not isinstance(owner, ModuleType):
+            return f"{type(owner).__name__}.{getattr(self.model, '__name__', 'get_logits')}"
         return getattr(self.model, "__name__", type(self.model).__name__)
 
     def __repr__(self) -> str:
         return f"TeacherModelWrapper({self.model!r}, output_dimension={self._output_dimension})"
 
 
-def as_teacher(teacher) -> TeacherModel:
+def as_teacher(teacher, name: str = "teacher") -> TeacherModel:
     """Return ``teacher`` as a :class:`TeacherModel`: wrap an MLP or a callable, pass a teacher through.
 
     Parameters
     ----------
     teacher : TeacherModel, MLP or callable
+    name : str, default "teacher"
+        The caller's name for ``teacher``, used in the error message (``"teachers[2]"`` for a member
+        of an ensemble).
 
     Returns
     -------
     TeacherModel
+        ``teacher`` itself for a :class:`TeacherModelWrapper` or :class:`EnsembleTeacher`, else a
+        :class:`TeacherModelWrapper` around it (a hand-written TeacherModel's ``get_logits``, so its
+        outputs are checked too).
+
+    Raises
+    ------
+    TypeError
+        If ``teacher`` is none of these (None, a number, a class instead of an instance).
     """
     if isinstance(teacher, (TeacherModelWrapper, EnsembleTeacher)):
         return teacher
     if callable(getattr(teacher, "get_logits", None)) and hasattr(teacher, "output_dimension"):
         # a hand-written TeacherModel: wrap its get_logits so every output is checked too
         return TeacherModelWrapper(teacher.get_logits, output_dimension=teacher.output_dimension)
+    is_model = callable(getattr(teacher, "forward", None)) and hasattr(teacher, "output_dim")
+    if isinstance(teacher, type) or not (is_model or callable(teacher)):
+        if teacher is None:
+            hint = " (to train without a teacher, use SupervisedTrainer)"
+        elif isinstance(teacher, type):
+            hint = " (a class: did you forget the ()?)"
+        else:
+            hint = ""
+        raise TypeError(
+            f"{name} must be an MLP, a callable X -> logits, or a TeacherModel (with get_logits(X) and "
+            f"output_dimension), got {describe(teacher)}{hint}"
+        )
     return TeacherModelWrapper(teacher)
+
+
+def _read_only(X: np.ndarray) -> np.ndarray:
+    """A read-only view of X (the caller's array stays writeable)."""
+    view = X.view()
+    view.flags.writeable = False
+    return view
 
 
 _ENSEMBLE_MODES = ("logits", "probabilities", "geometric")
@@ -237,13 +313,7 @@ class EnsembleTeacher:
             )
         if len(teachers) == 0:
             raise ValueError("teachers must hold at least one teacher, got an empty sequence")
-        wrapped = []
-        for i, teacher in enumerate(teachers):
-            try:
-                wrapped.append(as_teacher(teacher))
-            except TypeError as exc:
-                raise TypeError(f"teachers[{i}]: {exc}") from None
-        self.teachers = tuple(wrapped)
+        self.teachers = tuple(as_teacher(teacher, f"teachers[{i}]") for i, teacher in enumerate(teachers))
         self._check_known_dimensions()
         self._weights = self._check_weights(weights, len(self.teachers))
         self.mode = check_choice(mode, "mode", _ENSEMBLE_MODES)
@@ -302,7 +372,7 @@ class EnsembleTeacher:
         -------
         list of K ndarrays of shape (N, C) or (C,)
         """
-        X = check_float_array(X, "X")
+        X = _read_only(check_float_array(X, "X"))  # each member also gets a read-only view
         outs = [teacher.get_logits(X) for teacher in self.teachers]
         for i, out in enumerate(outs[1:], start=1):
             if out.shape != outs[0].shape:
@@ -312,27 +382,34 @@ class EnsembleTeacher:
                 )
         return outs
 
-    def get_logits(self, X) -> np.ndarray:
+    def get_logits(self, X, dtype=None) -> np.ndarray:
         """The ensemble's logits for X (see the class Notes for each mode).
 
         Parameters
         ----------
         X : array_like of shape (N, D) or (D,)
+            Each member gets a read-only view of it.
+        dtype : {np.float32, np.float64}, optional
+            Cast the combined logits to this dtype (a student's), checking that they fit in it.
+            The members are combined in their own dtype first. Default: no cast.
 
         Returns
         -------
         ndarray of shape (N, C), or (C,) for X of shape (D,)
-            Finite; dtype ``np.result_type`` of the members' logits.
+            Finite; dtype ``dtype``, else ``np.result_type`` of the members' logits.
 
         Raises
         ------
         ValueError
-            If the members disagree on C, or (absurd inputs only) the combination overflows.
+            If the members disagree on C, the combined logits do not fit in ``dtype``, or (absurd
+            inputs only) the combination overflows.
         """
+        if dtype is not None:
+            dtype = check_model_dtype(dtype, "dtype")
         outs = self.member_logits(X)
-        dtype = np.result_type(*outs)
-        V = np.stack(outs).astype(dtype, copy=False)  # (K, N, C) or (K, C)
-        w = self._weights.astype(dtype)               # (K,), in the logits' dtype
+        members_dtype = np.result_type(*outs)
+        V = np.stack(outs).astype(members_dtype, copy=False)  # (K, N, C) or (K, C)
+        w = self._weights.astype(members_dtype)             # (K,), in the logits' dtype
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.mode == "logits":
                 out = np.tensordot(w, V, axes=1)              # sum_k w_k v_k
@@ -348,8 +425,12 @@ class EnsembleTeacher:
         if not np.isfinite(out).all():
             raise ValueError(
                 f"EnsembleTeacher(mode={self.mode!r}) overflowed: the teachers' logits (magnitude up to "
-                f"{float(np.abs(V).max()):.3g} in {dtype}) are too large to combine; rescale them or use float64"
+                f"{float(np.abs(V).max()):.3g} in {V.dtype}) are too large to combine; rescale them or use float64"
             )
+        if dtype is not None:
+            out = cast_to_dtype(out, dtype, f"the logits of EnsembleTeacher(mode={self.mode!r})",
+                                "scale the teachers' logits down, or train a float64 student",
+                                what="the student's dtype")
         return out
 
     def __repr__(self) -> str:

@@ -43,7 +43,9 @@ from minikd.trainer import EarlyStopping, KnowledgeDistillationTrainer, Supervis
 # Phrases of errors raised from inside NumPy or Python rather than by minikd's checks.
 _INTERNAL = ("operands could not be broadcast", "out of bounds", "could not convert", "setting an array element",
              "cannot be concatenated", "only 0-dimensional", "has no len()", "unsupported operand",
-             "required positional argument", "is not subscriptable", "object is not callable")
+             "required positional argument", "is not subscriptable", "object is not callable",
+             "assignment destination is read-only", "output array is read-only", "unexpected keyword argument",
+             "not aligned")
 
 RNG = np.random.default_rng(0)
 X, Y = make_blobs(n_samples=40, n_features=4, n_classes=3, seed=0)
@@ -97,6 +99,32 @@ class _ArrayFails:
 
     def __repr__(self):
         return "ArrayFails()"
+
+
+def _used_sgd():
+    """An SGD with momentum that has taken one step on a [4, 6, 3] student."""
+    model = _student()
+    optimizer = SGD(0.1, momentum=0.9)
+    optimizer.step(model.params, {k: np.ones_like(v) for k, v in model.params.items()})
+    return optimizer
+
+
+def _matrix(a):
+    """np.matrix(a), without NumPy's PendingDeprecationWarning about the class."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix(a)
+
+
+def _writes_into_X(X_batch):
+    """A teacher that standardises its input in place (which would change the caller's X)."""
+    X_batch -= X_batch.mean(axis=0)
+    return np.zeros((len(X_batch), 3))
+
+
+_HUGE_TEACHER = _callable_teacher(lambda Xb: np.tile([1e39, 0.0, -1e39], (len(Xb), 1)))  # inf in float32
 
 
 def _sd(**changes):
@@ -160,8 +188,8 @@ CASES = [
       id="teacher-dim-float"),
     P(lambda: KnowledgeDistillationTrainer(TEACHER, "kd"), TypeError, ("distillation_strategy", "'kd'"),
       id="trainer-strategy-str"),
-    P(lambda: KnowledgeDistillationTrainer(None, DistillationLoss()), TypeError, ("model_or_callable", "None"),
-      id="trainer-teacher-none"),
+    P(lambda: KnowledgeDistillationTrainer(None, DistillationLoss()), TypeError,
+      ("teacher", "None", "SupervisedTrainer"), id="trainer-teacher-none"),
     P(lambda: _kd(checkpoint_config="dir"), TypeError, ("checkpoint_config", "'dir'"), id="trainer-ckpt-str"),
     P(lambda: _train(student="mlp"), TypeError, ("student", "'mlp'"), id="train-student-str"),
     P(lambda: _train(X="abc"), TypeError, ("X", "'abc'"), id="train-X-str"),
@@ -569,6 +597,40 @@ CASES = [
     P(lambda: _train(trainer=_kd(teacher=_callable_teacher(lambda Xb: np.full((len(Xb), 3), np.nan)),
                                  cache_teacher_logits=False)),
       ValueError, ("teacher", "NaN or inf"), id="train-callable-teacher-nan-no-cache"),
+
+    # ---------------------------------------------- the newcomer cases (details: tests/test_newcomer_errors.py)
+    # 1. an optimizer reused on another student
+    P(lambda: _used_sgd().check_params(MLP([4, 7, 3], seed=1).params), ValueError,
+      ("params['W1']", "(4, 7)", "(4, 6)", "built for another model", "optimizer.reset()"), id="optimizer-other-shape"),
+    P(lambda: _used_sgd().check_params(_student(dtype=np.float32).params), ValueError,
+      ("params['W1']", "float32", "float64", "optimizer.reset()"), id="optimizer-other-dtype"),
+    P(lambda: _train(student=MLP([4, 7, 3], seed=1), optimizer=_used_sgd()), ValueError,
+      ("params['W1']", "(4, 7)", "(4, 6)", "optimizer.reset()"), id="train-optimizer-other-shape"),
+    # 2. class counts before labels
+    P(lambda: _train(trainer=_kd(teacher=MLP([4, 8, 10], seed=0)), student=MLP([4, 6, 5], seed=1),
+                     y=np.arange(40) % 10), ValueError, ("output dimension (10)", "layer_sizes[-1] = 5"),
+      id="train-teacher-10-student-5-digit-labels"),
+    # 3. the teacher is named teacher (trainer-teacher-none above), a member by its index
+    P(lambda: EnsembleTeacher([TEACHER, None]), TypeError, ("teachers[1] must be", "None"), id="ensemble-member-none"),
+    P(lambda: _kd(teacher=MLP), TypeError, ("teacher", "MLP", "did you forget the ()?"), id="trainer-teacher-class"),
+    # 4. masked arrays and np.matrix
+    P(lambda: softmax(np.ma.masked_invalid([1.0, np.nan])), TypeError, ("z", "masked array", ".filled("),
+      id="softmax-masked"),
+    P(lambda: _train(X=np.ma.masked_invalid(NAN_X)), TypeError, ("X", "masked array", ".data"), id="train-X-masked"),
+    P(lambda: _train(y=np.ma.masked_equal(Y, 2)), TypeError, ("y", "masked array"), id="train-y-masked"),
+    P(lambda: cross_entropy(Z, np.ma.masked_equal(LABELS, 2)), TypeError, ("labels", "masked array"),
+      id="ce-labels-masked"),
+    P(lambda: _train(y=_matrix(Y)), ValueError, ("y", "(1, 40)", "np.asarray(y).ravel()"), id="train-y-matrix"),
+    # 5. a teacher that writes into its input
+    P(lambda: TeacherModelWrapper(_writes_into_X).get_logits(X.copy()), ValueError,
+      ("teacher", "_writes_into_X", "read-only", "X.copy()"), id="teacher-writes-X"),
+    P(lambda: _train(X=X.copy(), trainer=_kd(teacher=_writes_into_X)), ValueError, ("teacher", "read-only"),
+      id="train-teacher-writes-X"),
+    # 6. teacher logits beyond the student's dtype
+    P(lambda: TeacherModelWrapper(_HUGE_TEACHER).get_logits(X, dtype=np.float32), ValueError,
+      ("teacher", "float32", "1e+39"), id="teacher-logits-beyond-float32"),
+    P(lambda: _train(student=_student(dtype=np.float32), trainer=_kd(teacher=_HUGE_TEACHER)), ValueError,
+      ("teacher", "float32", "1e+39"), id="train-teacher-logits-beyond-float32"),
 ]
 
 

@@ -173,10 +173,11 @@ def test_inputs_are_validated_once_per_train_call_not_per_step(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- float32 end to end
-@pytest.mark.parametrize("optimizer", [SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
-                                       Adam(1e-2, weight_decay=1e-4)], ids=["sgd", "adam"])
+@pytest.mark.parametrize("make_optimizer", [lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+                                            lambda: Adam(1e-2, weight_decay=1e-4)], ids=["sgd", "adam"])
 @pytest.mark.parametrize("labels", ["index", "prob"])
-def test_float32_student_stays_float32_everywhere(monkeypatch, optimizer, labels):
+def test_float32_student_stays_float32_everywhere(monkeypatch, make_optimizer, labels):
+    optimizer = make_optimizer()  # one per run: a used optimizer would carry its state over (and warn)
     X, y = _data(n=300)  # float64 data, float64 teacher
     if labels == "prob":
         y = np.eye(4)[y]  # float64 one-hot rows

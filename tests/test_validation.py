@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from minikd._validation import (
+    cast_to_dtype,
     check_choice,
     check_float_array,
     check_fraction,
@@ -364,3 +365,36 @@ def test_classes_instead_of_instances_get_the_hint():
                                     verbose=0)
     with pytest.raises(TypeError, match="student must be a minikd MLP.*did you forget the"):
         SupervisedTrainer().train(MLP, np.ones((4, 4)), np.zeros(4, int), verbose=0)
+
+
+# ----------------------------------------------------------------------------- array subclasses, casts
+def _matrix(a):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix(a)
+
+
+def test_np_matrix_becomes_a_plain_ndarray():
+    out = check_float_array(_matrix([[1.0, 2.0]]), "x")
+    assert type(out) is np.ndarray and out.shape == (1, 2)
+    kind, labels = check_labels(_matrix(np.eye(3)), "y", 3, 3)
+    assert kind == "prob" and type(labels) is np.ndarray
+
+
+@pytest.mark.parametrize("check", [lambda m: check_float_array(m, "x"), lambda m: check_labels(m, "x", 3, 3)],
+                         ids=["float-array", "labels"])
+def test_masked_arrays_are_refused_with_both_ways_out(check):
+    masked = np.ma.masked_array([0.0, 1.0, np.nan], mask=[False, False, True])
+    with pytest.raises(TypeError, match=r"^x must not be a masked array.*1 masked value.*filled\(.*\.data"):
+        check(masked)
+
+
+def test_cast_to_dtype():
+    a = np.array([1.0, -2.0])
+    assert cast_to_dtype(a, np.float64, "a", "advice") is a
+    assert cast_to_dtype(a, np.float32, "a", "advice").dtype == np.float32
+    with pytest.raises(ValueError, match=r"^a must fit in the model dtype float32 \(largest 3\.4e\+38\), got a value "
+                                         r"of magnitude 1e\+39; scale it$"):
+        cast_to_dtype(np.array([1.0, 1e39]), np.float32, "a", "scale it")

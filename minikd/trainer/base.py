@@ -231,7 +231,7 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         History
         """
         run = check_train_arguments(self, student, X, y, epochs, batch_size, optimizer, validation_data,
-                                    callbacks, verbose)
+                                    callbacks, verbose, resume_from)
         with blas_threads_for(student, run.batch_size):  # one BLAS thread for a small model (minikd/_threads.py)
             manager = self._open_checkpoints(run)  # None without a checkpoint_config; holds the directory's lock
             try:
@@ -385,10 +385,10 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         """
         _check_student(student)
         X = _check_X(X, "X", student)
-        y = check_y(self, y, "y", X.shape[0], student)
         with blas_threads_for(student, X.shape[0]):  # one BLAS thread for a small model (minikd/_threads.py)
             self._learn_teacher_dimension(X)
-            self._check_teacher_dimension(student)
+            self._check_teacher_dimension(student)  # class counts before labels
+            y = check_y(self, y, "y", X.shape[0], student)
             teacher_logits = self.get_teacher_predictions(X, None)
             return self._metrics(student, X, y, teacher_logits)
 

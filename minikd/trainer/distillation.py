@@ -81,7 +81,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         self._dtype = dtype
         self._cache = None
         if self.cache_teacher_logits:
-            chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size])
+            chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size], dtype=dtype)
                       for i in range(0, X.shape[0], self.teacher_chunk_size)]
             self._cache = np.concatenate(chunks).astype(dtype, copy=False)  # (N, C)
 
@@ -107,8 +107,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         batches, which would break bit-exact resume).
         """
         if indices is None or self._cache is None:
-            logits = self.teacher.get_logits(X_batch)
-            return logits if self._dtype is None else logits.astype(self._dtype, copy=False)
+            return self.teacher.get_logits(X_batch, dtype=self._dtype)  # checked after the cast
         return self._cache[indices]  # (B, C), the rows of the batch's samples
 
 

@@ -62,7 +62,7 @@ class Run:
 
 
 def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer, validation_data, callbacks,
-                          verbose) -> Run:
+                          verbose, resume_from=None) -> Run:
     """Validate the arguments of ``trainer.train`` (see its docstring) and return them as a :class:`Run`.
 
     Raises
@@ -73,8 +73,7 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     _check_student(student)
     X = _check_X(X, "X", student)
     n = X.shape[0]
-    trainer._check_teacher_dimension(student)  # before the labels: a class-count mismatch is the real problem
-    y = check_y(trainer, y, "y", n, student)
+    y = _check_labels_after_classes(trainer, y, "y", X, student)
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if batch_size > n:
@@ -82,6 +81,8 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     if optimizer is None:
         optimizer = SGD(learning_rate=0.01, momentum=0.9)
     _check_optimizer(optimizer)
+    if resume_from is None:  # a resume replaces the optimizer's state with the checkpoint's
+        optimizer.check_params(student.params, stacklevel=4)  # a warning points at the call of train()
     verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
     callbacks = _check_callbacks(callbacks)
     X_val = y_val = None
@@ -102,8 +103,11 @@ def check_step_arguments(trainer, student, X_batch, y_batch, indices, optimizer)
     """Validate the arguments of ``trainer.train_step`` (with ``validate=True``); return X_batch, y_batch, indices."""
     _check_student(student)
     _check_optimizer(optimizer)
+    optimizer.check_params(student.params)
     X_batch = _check_X(X_batch, "X_batch", student)
     n = X_batch.shape[0]
+    trainer._learn_teacher_dimension(X_batch)
+    trainer._check_teacher_dimension(student)  # class counts before labels: y is checked against the student's C
     y_batch = check_y(trainer, y_batch, "y_batch", n, student)
     if indices is not None:
         idx = np.asarray(indices)
@@ -118,11 +122,23 @@ def check_step_arguments(trainer, student, X_batch, y_batch, indices, optimizer)
                 f"are cached), got {int(idx.max())}"
             )
         indices = idx
-    trainer._learn_teacher_dimension(X_batch)
-    trainer._check_teacher_dimension(student)
     trainer.strategy._check_range(student.dtype)
     trainer._dtype = student.dtype  # teacher logits are cast to it (step 3 takes one dtype)
     return X_batch, y_batch, indices
+
+def _check_labels_after_classes(trainer, y, name, X, student):
+    """``check_y``, with the class counts of teacher and student compared first: a class-count mismatch
+    is the real problem behind labels out of the student's range. A callable teacher's number of classes
+    is known only once it is called, so it is asked only if the labels fail (it must run once per
+    training sample per ``train`` call)."""
+    trainer._check_teacher_dimension(student)
+    try:
+        return check_y(trainer, y, name, X.shape[0], student)
+    except ValueError:
+        trainer._learn_teacher_dimension(X)
+        trainer._check_teacher_dimension(student)
+        raise
+
 
 def check_y(trainer, y, name, n, student):
     """Labels for ``n`` samples of ``student``, in canonical form (``check_labels``), or None if the
