@@ -22,6 +22,8 @@ import pickle
 import statistics
 import tempfile
 import time
+import tracemalloc
+import warnings
 from pathlib import Path
 
 import _common
@@ -35,6 +37,7 @@ from minikd.checkpoint.files import _atomic_write_bytes, _LegacyUnpickler
 
 def hinton_state(directory: Path) -> dict:
     """The state a trainer writes after one epoch of a Hinton-size student (read back from its file)."""
+    warnings.filterwarnings("ignore", "early stopping without validation_data")
     rng = np.random.default_rng(0)
     X = rng.random((512, 784), dtype=np.float32)
     teacher = MLP([784, 10], seed=0, dtype=np.float32)
@@ -83,6 +86,13 @@ def main() -> None:
                 fn()
                 times[name].append(time.perf_counter() - t0)
         size1, size2 = f1.stat().st_size, f2.stat().st_size
+        peaks = {}
+        for name, fn in (("load1", lambda: load1(f1)), ("load2", lambda: load_checkpoint(f2))):
+            tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
+            result = fn()
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            del result
     rows = []
     for op in ("save", "load"):
         one, two = times[f"{op}1"], times[f"{op}2"]
@@ -92,6 +102,8 @@ def main() -> None:
     print(f"\nHinton-size checkpoint (784-1200-1200-10 float32, SGD momentum, best params): "
           f"format 1 {size1 / 1e6:.1f} MB, format 2 {size2 / 1e6:.1f} MB; {args.repeats} interleaved rounds")
     print(_common.table(["operation", "format 1 (0.1)", "format 2", "format 2 / format 1 (median of ratios)"], rows))
+    print(f"peak memory of one load (tracemalloc): format 1 {peaks['load1'] / 1e6:.1f} MB, "
+          f"format 2 {peaks['load2'] / 1e6:.1f} MB ({peaks['load2'] / size2:.1f}x the file)")
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ def test_a_huge_architecture_with_small_arrays_allocates_nothing(genuine):
     assert outcome.outcome == "CheckpointError" and "must have shape (2147483648, 2147483648)" in outcome.message
 
 
+@pytest.mark.slow
 def test_mutation_fuzz_of_a_real_checkpoint(genuine):
     """2,000 seeded mutations of a real checkpoint file: each loads as a Checkpoint or is a CheckpointError."""
     report = fuzz(genuine, count=2000, seed=14, loader=LOAD, expected=REFUSED, check=None, as_path=True,

@@ -203,6 +203,7 @@ def test_encode_refuses_what_it_cannot_store_and_says_where(value, where, what):
     assert re.search(what, message), message
 
 
+@pytest.mark.slow
 def test_encode_refuses_cycles_and_too_deep_trees():
     cycle = []
     cycle.append(cycle)
@@ -505,6 +506,7 @@ def test_messages_never_carry_a_huge_value():
 
 
 # ---------------------------------------------------------------------------- fuzzing
+@pytest.mark.slow
 def test_mutation_fuzz_only_decodes_plain_data_or_refuses():
     """3,000 seeded mutations: each input decodes to fresh plain data or raises CheckpointFormatError."""
     genuine = encode(realistic_payload())

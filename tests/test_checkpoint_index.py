@@ -494,6 +494,7 @@ def long_reference(tmp_path_factory):
     return _train(_config(tmp_path_factory.mktemp("long")), epochs=60).get_params()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs SIGKILL")
 def test_kill_9_at_random_moments_then_resume_is_bit_identical(tmp_path, long_reference):
     directory, out, rng = tmp_path / "run", tmp_path / "params.npz", random.Random(0)
@@ -515,6 +516,7 @@ def test_kill_9_at_random_moments_then_resume_is_bit_identical(tmp_path, long_re
     _assert_consistent(directory)
 
 
+@pytest.mark.slow
 def test_a_second_run_in_the_same_directory_fails_at_once_naming_the_holder(tmp_path, reference):
     out = tmp_path / "params.npz"
     proc = _child(tmp_path / "run", out, pause=0.3)

@@ -26,6 +26,7 @@ def test_progress_lines_without_quiet(capsys):
     assert "[1/3] teacher" in out and "[3/3]" in out
 
 
+@pytest.mark.slow
 def test_headline_result():
     """The README's headline result, loosely: 5 % of the labels, T = 4, alpha = 0.1, 60 epochs, 5 seeds.
 

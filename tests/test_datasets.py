@@ -291,6 +291,7 @@ def test_blobs_bad_input(kwargs, exc, match):
 
 
 # ----------------------------------------------------------------------------- packaging
+@pytest.mark.slow
 def test_wheel_ships_the_data_and_load_digits_works_from_it(tmp_path):
     # Build from a copy of the source tree, so the build leaves no build/ or *.egg-info behind in
     # the checkout (a stale build/lib could otherwise leak deleted modules into later wheels).

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every tutorial, as a script and as a notebook: ~35 s
+
 REPO = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((REPO / "tutorials").glob("[0-9][0-9]_*.py"))
 IDS = [p.stem for p in TUTORIALS]
