@@ -270,25 +270,7 @@ class MLP:
         ``dL/dW_k = a_{k-1}^T dz_k``, ``dL/db_k = sum_n dz_k`` and ``dL/da_{k-1} = dz_k W_k^T``.
         The first layer's input gradient is skipped unless it was asked for.
         """
-        if not isinstance(cache, MLPCache):
-            raise TypeError(f"cache must be the MLPCache from forward_train, got {describe(cache)}")
-        if len(cache.layers) != self.num_layers:
-            raise ValueError(
-                f"cache must come from a forward pass of this {self.num_layers}-layer model, "
-                f"got a cache of {len(cache.layers)} layers"
-            )
-        for k, layer in enumerate(cache.layers, start=1):
-            if layer.dense.W.shape != self.params[f"W{k}"].shape:
-                raise ValueError(
-                    f"cache must come from a forward pass of this model: its layer {k} has W of shape "
-                    f"{layer.dense.W.shape}, this model's W{k} has shape {self.params[f'W{k}'].shape}"
-                )
-        dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2))
-        if dlogits.shape != cache.logits.shape:
-            raise ValueError(
-                f"dlogits must have the shape of the logits {cache.logits.shape}, "
-                f"got shape {dlogits.shape}"
-            )
+        dlogits = _check_backward_inputs(self, dlogits, cache)
         with np.errstate(over="ignore", invalid="ignore"):
             out = self._backward(dlogits, cache)
         grads = out[0] if isinstance(out, tuple) else out
@@ -381,25 +363,7 @@ class MLP:
             Naming the key that is missing, unexpected, of the wrong shape or not finite. Nothing
             is changed when any check fails.
         """
-        if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a dict of arrays, got {describe(params)}")
-        missing = [key for key in self.params if key not in params]
-        if missing:
-            raise ValueError(f"params is missing key {missing[0]!r} (expected {list(self.params)})")
-        extra = [key for key in params if key not in self.params]
-        if extra:
-            raise ValueError(f"params has unexpected key {extra[0]!r} (expected {list(self.params)})")
-        checked = {}
-        for key, current in self.params.items():
-            name = f"params[{key!r}]"
-            value = check_float_array(params[key], name, ndim=current.ndim)
-            if value.shape != current.shape:
-                raise ValueError(f"{name} must have shape {current.shape}, got shape {value.shape}")
-            with np.errstate(over="ignore"):
-                value = value.astype(self.dtype, copy=False)
-            if not np.isfinite(value).all():
-                raise ValueError(f"{name} must fit in the model dtype {self.dtype}, got inf after the cast")
-            checked[key] = value
+        checked = _checked_params(self, params)
         for key, value in checked.items():
             np.copyto(self.params[key], value)
 
@@ -457,3 +421,53 @@ class MLP:
         if params is not None:
             model.set_params(params)
         return model
+
+
+# ----------------------------------------------------------------------------- checks of the public methods
+def _check_backward_inputs(model: MLP, dlogits, cache) -> np.ndarray:
+    """Validate :meth:`MLP.backward`'s inputs; return ``dlogits`` as a float array."""
+    if not isinstance(cache, MLPCache):
+        raise TypeError(f"cache must be the MLPCache from forward_train, got {describe(cache)}")
+    if len(cache.layers) != model.num_layers:
+        raise ValueError(
+            f"cache must come from a forward pass of this {model.num_layers}-layer model, "
+            f"got a cache of {len(cache.layers)} layers"
+        )
+    for k, layer in enumerate(cache.layers, start=1):
+        if layer.dense.W.shape != model.params[f"W{k}"].shape:
+            raise ValueError(
+                f"cache must come from a forward pass of this model: its layer {k} has W of shape "
+                f"{layer.dense.W.shape}, this model's W{k} has shape {model.params[f'W{k}'].shape}"
+            )
+    dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2))
+    if dlogits.shape != cache.logits.shape:
+        raise ValueError(
+            f"dlogits must have the shape of the logits {cache.logits.shape}, "
+            f"got shape {dlogits.shape}"
+        )
+    return dlogits
+
+
+def _checked_params(model: MLP, params) -> dict:
+    """Validate parameters for :meth:`MLP.set_params`: exactly the model's keys and shapes, finite in
+    its dtype; return them cast to it (nothing of the model changed yet)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays, got {describe(params)}")
+    missing = [key for key in model.params if key not in params]
+    if missing:
+        raise ValueError(f"params is missing key {missing[0]!r} (expected {list(model.params)})")
+    extra = [key for key in params if key not in model.params]
+    if extra:
+        raise ValueError(f"params has unexpected key {extra[0]!r} (expected {list(model.params)})")
+    checked = {}
+    for key, current in model.params.items():
+        name = f"params[{key!r}]"
+        value = check_float_array(params[key], name, ndim=current.ndim)
+        if value.shape != current.shape:
+            raise ValueError(f"{name} must have shape {current.shape}, got shape {value.shape}")
+        with np.errstate(over="ignore"):
+            value = value.astype(model.dtype, copy=False)
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name} must fit in the model dtype {model.dtype}, got inf after the cast")
+        checked[key] = value
+    return checked

@@ -390,68 +390,75 @@ class Optimizer:
             If ``state`` is not such a dict (wrong class, version, keys, hyperparameters, or
             buffers that are not finite float arrays with consistent names and shapes).
         """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {describe(state)}")
-        expected_keys = {"format_version", "type", "config", "t", "buffers"}
-        if set(state) != expected_keys:
-            raise ValueError(
-                f"state must have the keys {sorted(expected_keys)}, got {sorted(map(str, state))}"
-            )
-        if state["format_version"] != STATE_FORMAT_VERSION:
-            raise ValueError(
-                f"state['format_version'] must be {STATE_FORMAT_VERSION}, "
-                f"got {state['format_version']!r}"
-            )
-        if state["type"] != type(self).__name__:
-            raise ValueError(
-                f"state['type'] must be {type(self).__name__!r} (the state of this optimizer "
-                f"class), got {state['type']!r}"
-            )
-        config = state["config"]
-        if not isinstance(config, Mapping) or set(config) != set(self.get_config()):
-            raise ValueError(
-                f"state['config'] must be a dict with the keys {sorted(self.get_config())}, "
-                f"got {describe(config)}"
-            )
-        type(self)(**config)  # validates every hyperparameter before anything changes
-        t = check_int(state["t"], "state['t']", minimum=0)
-        buffers = state["buffers"]
-        if not isinstance(buffers, Mapping) or set(buffers) != set(self._buffer_names):
-            raise ValueError(
-                f"state['buffers'] must be a dict with the keys {sorted(self._buffer_names)}, "
-                f"got {describe(buffers)}"
-            )
-        restored: dict[str, dict[str, np.ndarray]] = {}
-        reference = None
-        for b in self._buffer_names:
-            bufs = buffers[b]
-            if not isinstance(bufs, Mapping):
-                raise TypeError(
-                    f"state['buffers'][{b!r}] must be a dict of name -> ndarray, "
-                    f"got {describe(bufs)}"
-                )
-            restored[b] = {}
-            for name, arr in bufs.items():
-                label = f"state['buffers'][{b!r}][{name!r}]"
-                if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
-                    raise TypeError(f"{label} must be a float ndarray, got {describe(arr)}")
-                if arr.size and not np.isfinite(arr).all():
-                    raise ValueError(f"{label} must contain only finite values")
-                restored[b][name] = arr.copy()
-            shapes = {name: arr.shape for name, arr in restored[b].items()}
-            if reference is None:
-                reference = shapes
-            elif shapes != reference:
-                raise ValueError(
-                    f"state['buffers'] must hold the same parameter names and shapes in every "
-                    f"buffer, got {reference} and {shapes} (in {b!r})"
-                )
-        if reference and t == 0:
-            raise ValueError("state['t'] must be >= 1 when the buffers are not empty, got 0")
+        config, t, restored = _check_state(self, state)
         # Everything checked: commit.
         self.__init__(**config)
         self.t = t
         self._buffers = restored
+
+
+def _check_state(optimizer, state) -> tuple[dict, int, dict]:
+    """Check a ``state_dict()`` for ``optimizer`` (see :meth:`Optimizer.load_state_dict`) without
+    changing anything; return its config, step count and a copy of its buffers."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a dict from state_dict(), got {describe(state)}")
+    expected_keys = {"format_version", "type", "config", "t", "buffers"}
+    if set(state) != expected_keys:
+        raise ValueError(
+            f"state must have the keys {sorted(expected_keys)}, got {sorted(map(str, state))}"
+        )
+    if state["format_version"] != STATE_FORMAT_VERSION:
+        raise ValueError(
+            f"state['format_version'] must be {STATE_FORMAT_VERSION}, "
+            f"got {state['format_version']!r}"
+        )
+    if state["type"] != type(optimizer).__name__:
+        raise ValueError(
+            f"state['type'] must be {type(optimizer).__name__!r} (the state of this optimizer "
+            f"class), got {state['type']!r}"
+        )
+    config = state["config"]
+    if not isinstance(config, Mapping) or set(config) != set(optimizer.get_config()):
+        raise ValueError(
+            f"state['config'] must be a dict with the keys {sorted(optimizer.get_config())}, "
+            f"got {describe(config)}"
+        )
+    type(optimizer)(**config)  # validates every hyperparameter before anything changes
+    t = check_int(state["t"], "state['t']", minimum=0)
+    buffers = state["buffers"]
+    if not isinstance(buffers, Mapping) or set(buffers) != set(optimizer._buffer_names):
+        raise ValueError(
+            f"state['buffers'] must be a dict with the keys {sorted(optimizer._buffer_names)}, "
+            f"got {describe(buffers)}"
+        )
+    restored: dict[str, dict[str, np.ndarray]] = {}
+    reference = None
+    for b in optimizer._buffer_names:
+        bufs = buffers[b]
+        if not isinstance(bufs, Mapping):
+            raise TypeError(
+                f"state['buffers'][{b!r}] must be a dict of name -> ndarray, "
+                f"got {describe(bufs)}"
+            )
+        restored[b] = {}
+        for name, arr in bufs.items():
+            label = f"state['buffers'][{b!r}][{name!r}]"
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+                raise TypeError(f"{label} must be a float ndarray, got {describe(arr)}")
+            if arr.size and not np.isfinite(arr).all():
+                raise ValueError(f"{label} must contain only finite values")
+            restored[b][name] = arr.copy()
+        shapes = {name: arr.shape for name, arr in restored[b].items()}
+        if reference is None:
+            reference = shapes
+        elif shapes != reference:
+            raise ValueError(
+                f"state['buffers'] must hold the same parameter names and shapes in every "
+                f"buffer, got {reference} and {shapes} (in {b!r})"
+            )
+    if reference and t == 0:
+        raise ValueError("state['t'] must be >= 1 when the buffers are not empty, got 0")
+    return config, t, restored
 
 
 class SGD(Optimizer):
