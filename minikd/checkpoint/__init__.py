@@ -1,10 +1,12 @@
 """Checkpoints that never lose a run: atomic saves, keep-best-N that works, exact resume, safe loading.
 
-A checkpoint is a pickled **dict of plain data** (numbers, strings, lists, dicts and NumPy
-arrays) with a format version, never a pickled live object (nanoGPT's habit). It holds everything
-a resumed run needs to continue bit for bit: the student's architecture and parameters, the
-optimizer's state (momentum buffers, Adam moments), the state of the trainer's random generator,
-the early-stopping state, the history so far, and the trainer's and strategy's settings.
+A checkpoint (format 2) is a pickle of **plain built-ins only** — dicts, lists, tuples, strings, numbers,
+None and bytes — in which each NumPy array is a record ``("__minikd_ndarray__", dtype, shape, bytes)``,
+never a pickled live object (nanoGPT's habit, made strict). It holds everything a resumed run needs
+to continue bit for bit: the student's architecture and parameters, the optimizer's state (momentum
+buffers, Adam moments), and the trainer's ``state_dict()`` — its settings, the state of its random
+generator, the early-stopping state, the history so far, and the run's fingerprint (data, batch size,
+teacher), against which a resume is checked.
 
 Files in ``checkpoint_directory``:
 
@@ -14,10 +16,22 @@ Files in ``checkpoint_directory``:
 
 Safety
 ------
-Unpickling a file from a stranger can run arbitrary code. :func:`load_checkpoint` uses a
-restricted unpickler that resolves only the few NumPy functions that rebuild arrays, dtypes and
-scalars; anything else (``os.system``, ``eval``, ``subprocess``, any class) is refused with a
-:class:`CheckpointError` before it can run.
+Unpickling a file from a stranger can run arbitrary code, and an allow-list of "safe" functions is
+only as safe as each function on it (minikd 0.1 allowed NumPy's array reconstructors, and a crafted
+dtype state crashed the process). :func:`load_checkpoint` therefore lists the file's opcodes first
+(``pickletools``, which runs nothing) and refuses any that minikd's writer never emits (``GLOBAL``,
+``STACK_GLOBAL``, ``REDUCE``, ``BUILD``, ``EXT*``, ``PERSID``, ...), unpickles with no global resolvable
+at all, rebuilds a fresh tree under limits (depth, visits through memo references, array bytes no more
+than the file holds), rebuilds each array with ``np.frombuffer`` after checking its dtype and size, and
+then checks every field against the schema. Every problem is a :class:`CheckpointError` naming the
+field. A file of format 1 is refused with its version; :func:`convert_legacy_checkpoint` rewrites one
+you wrote yourself.
+
+Adding to the format (the rule for later features: strategy parameters, dropout state, schedules,
+several students): a feature adds its fields as a versioned, validated addition with a default —
+``FORMAT_VERSION`` goes up, the reader of the new version checks the new fields and fills their
+defaults when it reads a file of an older format-2 version, and any reader refuses a newer file with
+an "upgrade minikd" message (today's reader knows only version 2).
 
 Durability
 ----------
