@@ -18,6 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import MLP, SGD, DistillationCheckpointConfig, DistillationLoss, KnowledgeDistillationTrainer, SupervisedTrainer
+from .checkpoint import CheckpointError
+from .datasets import label_subset, load_digits, train_test_split
+from .trainer import TrainingDivergedError
+
 __all__ = ["main", "build_parser", "run"]
 
 
@@ -125,16 +130,6 @@ def _time_per_1000(model, X) -> float:
 
 def run(args) -> dict:
     """Run the experiment described by parsed ``args``; return the results (and print them)."""
-    from . import (
-        MLP,
-        SGD,
-        DistillationCheckpointConfig,
-        DistillationLoss,
-        KnowledgeDistillationTrainer,
-        SupervisedTrainer,
-    )
-    from .datasets import label_subset, load_digits, train_test_split
-
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if args.resume and args.checkpoint_dir is None:
         raise ValueError("--resume needs --checkpoint-dir (where the runs to continue are saved)")
@@ -223,9 +218,6 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status (0 success, 1 diverged or interrupted, 2 bad options or inputs)."""
-    from .checkpoint import CheckpointError
-    from .trainer import TrainingDivergedError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -18,6 +18,7 @@ Always check in float64: float32 rounding (1e-7 relative) swamps the differences
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -64,8 +65,6 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         raise ValueError(f"x must be writeable (it is perturbed in place), got a read-only {describe(x)}")
     eps = check_positive_float(eps, "eps")
     try:
-        import inspect
-
         takes_arg = len(inspect.signature(f).parameters) > 0
     except (TypeError, ValueError):
         takes_arg = True

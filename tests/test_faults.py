@@ -1,4 +1,4 @@
-"""Faults during training: divergence, Ctrl-C, disk faults (issue 8, items 3 to 5).
+"""Faults during training: divergence, Ctrl-C, disk faults.
 
 What is proved here, for the README:
 

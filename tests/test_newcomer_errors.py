@@ -1,4 +1,4 @@
-"""The newcomer cases of the issue: each bad input gets a message that names the parameter and
+"""What a newcomer gets wrong first: each bad input gets a message that names the parameter and
 says what to do (the general table is ``tests/test_bad_input.py``; its rows for these cases point
 here for the details).
 

@@ -65,7 +65,6 @@ class CheckpointManager:
         self._lock = DirectoryLock(self.directory, config.prefix)
         self.index_path = self._index.path
         self.lock_path = self._lock.path
-        self._resumed = False
 
     # -- the files this manager owns
     def _remove(self, name: str) -> None:
