@@ -79,3 +79,10 @@ def _progress_bar(epoch, epochs, b, n_batches, loss) -> None:
     sys.stdout.write(f"\repoch {epoch}/{epochs} [{'=' * done}{' ' * (width - done)}] "
                      f"{b}/{n_batches} loss {loss:.4f}")
     sys.stdout.flush()
+
+
+def _print_epoch(epoch: int, epochs: int, logs: dict, bar: bool) -> None:
+    """The epoch's line of progress output (clearing the live batch bar first, on a terminal)."""
+    if bar and sys.stdout.isatty():
+        sys.stdout.write("\r\033[K")
+    print(_epoch_line(epoch, epochs, logs), flush=True)

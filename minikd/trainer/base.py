@@ -24,10 +24,10 @@ from .._validation import (
     describe,
 )
 from ..strategies import DistillationStrategy
-from ._helpers import _accuracy, _check_student, _check_X, _epoch_line, _label_kind, _progress_bar
+from ._helpers import _accuracy, _check_student, _check_X, _label_kind, _print_epoch, _progress_bar
 from .early_stopping import EarlyStopping
 from .resume import RunStateMixin, run_fingerprint
-from .run import Run, check_step_arguments, check_train_arguments, check_y
+from .run import Run, check_class_counts, check_step_arguments, check_train_arguments, check_y, learn_teacher_classes
 
 __all__ = ["KnowledgeDistillationTrainerBase", "StepRecord"]
 
@@ -132,19 +132,6 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
 
     def _teacher_output_dimension(self) -> int | None:
         return None
-
-    def _learn_teacher_dimension(self, X: np.ndarray) -> None:
-        """Ask a callable teacher for one sample's logits if its number of classes is still unknown."""
-        if self._teacher_output_dimension() is None and hasattr(self, "teacher"):
-            self.teacher.get_logits(X[:1])
-
-    def _check_teacher_dimension(self, student) -> None:
-        teacher_dim = self._teacher_output_dimension()
-        if teacher_dim is not None and teacher_dim != student.output_dim:
-            raise ValueError(
-                f"the teacher's output dimension ({teacher_dim}) must equal the student's number of "
-                f"classes (layer_sizes[-1] = {student.output_dim})"
-            )
 
     def _validation_teacher_logits(self, X_val: np.ndarray):
         return self.get_teacher_predictions(X_val, None)
@@ -253,8 +240,8 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         self.history, self.rng = run.history, np.random.default_rng(self.seed)
         self.early_stopping.reset()
         self._begin_train(run.X, run.X_val, run.student.dtype)
-        self._learn_teacher_dimension(run.X)  # a callable teacher knows its C only once called
-        self._check_teacher_dimension(run.student)
+        learn_teacher_classes(self, run.X)  # a callable teacher knows its C only once called
+        check_class_counts(self, run.student)
         self._fingerprint = None if manager is None and resume_from is None else run_fingerprint(self, run)
         first_epoch = 1
         if resume_from is not None:
@@ -332,9 +319,7 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
             stop = self.early_stopping.update(epoch, logs[run.monitor], run.student.params)
         history.best_epoch = self.early_stopping.best_epoch if self.use_early_stopping else epoch
         if run.verbose:
-            if run.verbose >= 2 and sys.stdout.isatty():
-                sys.stdout.write("\r\033[K")
-            print(_epoch_line(epoch, run.epochs, logs), flush=True)
+            _print_epoch(epoch, run.epochs, logs, bar=run.verbose >= 2)
         for cb in run.callbacks:
             fn = cb if not hasattr(cb, "on_epoch_end") else cb.on_epoch_end
             if callable(fn) and fn(epoch, dict(logs)) is True:
@@ -386,8 +371,8 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         _check_student(student)
         X = _check_X(X, "X", student)
         with blas_threads_for(student, X.shape[0]):  # one BLAS thread for a small model (minikd/_threads.py)
-            self._learn_teacher_dimension(X)
-            self._check_teacher_dimension(student)  # class counts before labels
+            learn_teacher_classes(self, X)
+            check_class_counts(self, student)  # class counts before labels
             y = check_y(self, y, "y", X.shape[0], student)
             teacher_logits = self.get_teacher_predictions(X, None)
             return self._metrics(student, X, y, teacher_logits)

@@ -12,7 +12,8 @@ from .._validation import check_int, check_labels, describe
 from ..optim import SGD
 from ._helpers import _check_callbacks, _check_optimizer, _check_student, _check_X, _label_kind
 
-__all__ = ["Run", "check_train_arguments", "check_step_arguments", "check_y"]
+__all__ = ["Run", "check_train_arguments", "check_step_arguments", "check_y", "check_class_counts",
+           "learn_teacher_classes"]
 
 
 @dataclass
@@ -106,8 +107,8 @@ def check_step_arguments(trainer, student, X_batch, y_batch, indices, optimizer)
     optimizer.check_params(student.params)
     X_batch = _check_X(X_batch, "X_batch", student)
     n = X_batch.shape[0]
-    trainer._learn_teacher_dimension(X_batch)
-    trainer._check_teacher_dimension(student)  # class counts before labels: y is checked against the student's C
+    learn_teacher_classes(trainer, X_batch)
+    check_class_counts(trainer, student)  # class counts before labels: y is checked against the student's C
     y_batch = check_y(trainer, y_batch, "y_batch", n, student)
     if indices is not None:
         idx = np.asarray(indices)
@@ -131,12 +132,12 @@ def _check_labels_after_classes(trainer, y, name, X, student):
     is the real problem behind labels out of the student's range. A callable teacher's number of classes
     is known only once it is called, so it is asked only if the labels fail (it must run once per
     training sample per ``train`` call)."""
-    trainer._check_teacher_dimension(student)
+    check_class_counts(trainer, student)
     try:
         return check_y(trainer, y, name, X.shape[0], student)
     except ValueError:
-        trainer._learn_teacher_dimension(X)
-        trainer._check_teacher_dimension(student)
+        learn_teacher_classes(trainer, X)
+        check_class_counts(trainer, student)
         raise
 
 
@@ -151,3 +152,19 @@ def check_y(trainer, y, name, n, student):
         return None
     _, y = check_labels(y, name, n, student.output_dim, student.dtype)
     return y
+
+
+def learn_teacher_classes(trainer, X) -> None:
+    """Ask a callable teacher for one sample's logits if its number of classes is still unknown."""
+    if trainer._teacher_output_dimension() is None and hasattr(trainer, "teacher"):
+        trainer.teacher.get_logits(X[:1])
+
+
+def check_class_counts(trainer, student) -> None:
+    """ValueError if the teacher's number of classes (when known) is not the student's."""
+    teacher_dim = trainer._teacher_output_dimension()
+    if teacher_dim is not None and teacher_dim != student.output_dim:
+        raise ValueError(
+            f"the teacher's output dimension ({teacher_dim}) must equal the student's number of "
+            f"classes (layer_sizes[-1] = {student.output_dim})"
+        )
