@@ -9,9 +9,8 @@ here for the details).
 5. a teacher that writes into its input gets a read-only view and a clear error;
 6. teacher logits that do not fit in the student's dtype blamed on the teacher, not the learning rate.
 
-Tests marked ``xfail(strict=True, reason="needs the trainer change")`` go through the public
-``train``/``train_step``/``evaluate`` and pass once ``minikd/trainer.py`` calls the helpers tested
-directly here; remove the marker then.
+Each case is tested on the helper that implements it and through the public ``train``, ``train_step``
+and ``evaluate``.
 """
 
 import copy

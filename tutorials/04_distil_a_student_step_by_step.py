@@ -24,7 +24,7 @@
 #   they pass along (B samples in the batch, D = 64 features, H = 32 hidden units, C = 10 classes).
 # - That `KnowledgeDistillationTrainer.train_step` is nothing more than these four steps (asserted: same
 #   logits, same loss, same gradient, same weights after the update).
-# - Which four lines of `minikd/trainer.py` to put a breakpoint on to watch a real training run.
+# - Which four lines of `minikd/trainer/base.py` to put a breakpoint on to watch a real training run.
 # - What distillation buys on the full digits training set: a student 35× smaller than the teacher that
 #   keeps almost all of its accuracy, and that is only a little better than the same student trained
 #   without a teacher. (With few labels the gain is large: that is tutorial 05.)
@@ -256,7 +256,7 @@ for name in student.params:
 print("train_step computed the same logits, loss, gradient and updated weights as the four steps by hand")
 
 # %% [markdown]
-# ## Where to put `breakpoint()` in `minikd/trainer.py`
+# ## Where to put `breakpoint()` in `minikd/trainer/base.py`
 #
 # `train_step` (defined once, in `KnowledgeDistillationTrainerBase`) is written as the four steps, one
 # line each, marked `# 1.` to `# 4.`; the optimizer's update follows a few lines below, after a check
@@ -277,7 +277,7 @@ print("train_step computed the same logits, loss, gradient and updated weights a
 #   `not isinstance(self, SupervisedTrainer)` there.)
 # - with an editable install (`pip install -e .`), write `breakpoint()` on the line above one of them
 #   (and remove it afterwards);
-# - your IDE: open `minikd/trainer.py` and click in the margin of one of these lines.
+# - your IDE: open `minikd/trainer/base.py` and click in the margin of one of these lines.
 #
 # In a full `trainer.train(...)` run such a breakpoint is hit on every batch: `teacher_logits` then comes
 # from the cache, looked up by the batch's dataset indices (the teacher runs once per sample per `train`

@@ -59,7 +59,7 @@ np.set_printoptions(precision=4, suppress=True, linewidth=110)
 # ## 1. Where to stop
 #
 # Every batch of `trainer.train` goes through `train_step`, which is written as the four steps of
-# distillation, one line each (marked `# 1.` to `# 4.` in `minikd/trainer.py`), followed by a check that
+# distillation, one line each (marked `# 1.` to `# 4.` in `minikd/trainer/base.py`), followed by a check that
 # the loss and gradient are finite and the optimizer's update:
 
 # %%
@@ -81,7 +81,7 @@ print(f"or, to stop only on a large loss:  b {source_file}:{step4_line}, loss > 
 # - **pdb**: `python -m pdb tutorials/08_debugging_a_training_step.py`, then `b <file>:<line>` as printed
 #   above, and `c`. A pdb breakpoint can have a condition (`b <file>:<line>, loss > 10`): the program
 #   runs at full speed until the condition holds in that frame.
-# - **your IDE**: click in the margin of `minikd/trainer.py`; most IDEs also accept a condition.
+# - **your IDE**: click in the margin of `minikd/trainer/base.py`; most IDEs also accept a condition.
 # - **`breakpoint()` in your own code**, guarded so that it fires only when you ask for it. An unguarded
 #   `breakpoint()` left in a script hangs it the day it runs unattended (a test, a CI job, a batch
 #   queue). Guard it with an environment variable, a condition, or both:
