@@ -1,0 +1,135 @@
+"""Weighted sums of strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_nonnegative_float, describe
+from .base import DistillationStrategy, strategy_from_config
+
+__all__ = ["CompositeStrategy"]
+
+
+# ----------------------------------------------------------------------------- weighted sums
+class CompositeStrategy(DistillationStrategy):
+    r"""Weighted sum of strategies (the seed library's Hybrid strategy).
+
+    Parameters
+    ----------
+    strategies : sequence of (weight, DistillationStrategy) pairs
+        Non-empty; weights are finite and >= 0, at least one > 0.
+
+    Notes
+    -----
+    ``L = sum_k w_k L_k`` and, the derivative being linear, ``dL/dz = sum_k w_k dL_k/dz``.
+    Each part is summed the same way: ``soft = sum_k w_k soft_k`` and ``hard = sum_k w_k hard_k``
+    over the strategies that have a hard term (None if none has one); ``parts`` also holds
+    ``"component_k"`` = ``w_k L_k``.
+
+    ``temperature`` and ``alpha`` are the **first** strategy's (for display and for code that
+    reads ``strategy.temperature``); they are read-only here: set them on the components.
+    ``requires_labels`` (``uses_teacher``) is True if any component requires labels (uses the
+    teacher).
+
+    Examples
+    --------
+    The official DKD recipe, cross-entropy plus DKD:
+
+    >>> dkd = CompositeStrategy([(1.0, CrossEntropyLoss()), (1.0, DecoupledKDLoss())])
+    >>> dkd.requires_labels, dkd.temperature
+    (True, 1.0)
+    """
+
+    def __init__(self, strategies):
+        if isinstance(strategies, (str, bytes)) or not hasattr(strategies, "__iter__"):
+            raise TypeError(
+                "strategies must be a sequence of (weight, strategy) pairs, "
+                f"got {describe(strategies)}"
+            )
+        pairs = []
+        for k, item in enumerate(strategies):
+            if not (isinstance(item, (tuple, list)) and len(item) == 2):
+                raise TypeError(
+                    f"strategies[{k}] must be a (weight, strategy) pair, got {describe(item)}"
+                )
+            weight = check_nonnegative_float(item[0], f"strategies[{k}] weight")
+            strategy = item[1]
+            if not isinstance(strategy, DistillationStrategy):
+                raise TypeError(
+                    f"strategies[{k}] strategy must be a DistillationStrategy, "
+                    f"got {describe(strategy)}"
+                )
+            pairs.append((weight, strategy))
+        if not pairs:
+            raise ValueError("strategies must hold at least one (weight, strategy) pair, got none")
+        if not any(w > 0 for w, _ in pairs):
+            raise ValueError(
+                f"at least one weight in strategies must be > 0, got {[w for w, _ in pairs]}"
+            )
+        self.strategies = tuple(pairs)
+
+    @property
+    def temperature(self) -> float:
+        """The first strategy's temperature (read-only)."""
+        return self.strategies[0][1].temperature
+
+    @property
+    def alpha(self) -> float:
+        """The first strategy's alpha (read-only)."""
+        return self.strategies[0][1].alpha
+
+    @property
+    def requires_labels(self) -> bool:
+        """True if any component requires labels."""
+        return any(s.requires_labels for _, s in self.strategies)
+
+    @property
+    def uses_teacher(self) -> bool:
+        """True if any component uses the teacher."""
+        return any(s.uses_teacher for _, s in self.strategies)
+
+    def _check_range(self, dtype) -> None:
+        for _, strategy in self.strategies:
+            strategy._check_range(dtype)
+
+    def _compute(self, z, v, labels_kind, labels):
+        dz = np.zeros_like(z)
+        soft, hard = 0.0, None
+        parts = {}
+        for k, (w, strategy) in enumerate(self.strategies):
+            loss_k, dz_k, parts_k = strategy._compute(z, v, labels_kind, labels)
+            dz += w * dz_k
+            soft += w * parts_k["soft"]
+            if parts_k["hard"] is not None:
+                hard = (hard or 0.0) + w * parts_k["hard"]
+            parts[f"component_{k}"] = w * loss_k
+        return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard, **parts}
+
+    def _params(self) -> dict:
+        return {"strategies": [[w, s.get_config()] for w, s in self.strategies]}
+
+    @classmethod
+    def _from_config(cls, params: dict):
+        if "strategies" not in params:
+            raise ValueError("config for CompositeStrategy must have a 'strategies' list")
+        unknown = sorted(set(params) - {"strategies", "temperature", "alpha"})
+        if unknown:
+            raise ValueError(f"config for CompositeStrategy has unknown key(s) {unknown}")
+        items = params["strategies"]
+        if not isinstance(items, (list, tuple)):
+            raise TypeError(f"config['strategies'] must be a list, got {describe(items)}")
+        pairs = []
+        for k, item in enumerate(items):
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise TypeError(
+                    f"config['strategies'][{k}] must be a [weight, config] pair, "
+                    f"got {describe(item)}"
+                )
+            pairs.append((item[0], strategy_from_config(item[1])))
+        return cls(pairs)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"({w!r}, {s!r})" for w, s in self.strategies)
+        return f"CompositeStrategy([{inner}])"
+
+
