@@ -44,11 +44,13 @@ output of ``minikd._validation.check_labels`` (or ``(None, None)``), and it retu
 ``(loss, dlogits, parts)`` with ``dlogits`` shaped like ``z`` and in its dtype.
 
 Modules: ``base`` (:class:`DistillationStrategy`, :func:`strategy_from_config`), ``logits`` (the logit
-losses), ``composite`` (:class:`CompositeStrategy`); each imports only the ones before it.
+losses), ``composite`` (:class:`CompositeStrategy`), ``feature_base`` (:class:`FeatureDistillationStrategy`, the base
+of the losses on hidden layers and on relations between samples); each imports only ``base``.
 """
 
 from .base import DistillationStrategy, strategy_from_config
 from .composite import CompositeStrategy
+from .feature_base import FeatureDistillationStrategy
 from .logits import CrossEntropyLoss, DecoupledKDLoss, DistillationLoss, LogitMatchingLoss
 
 __all__ = [
@@ -58,5 +60,6 @@ __all__ = [
     "LogitMatchingLoss",
     "DecoupledKDLoss",
     "CompositeStrategy",
+    "FeatureDistillationStrategy",
     "strategy_from_config",
 ]
