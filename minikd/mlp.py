@@ -3,13 +3,28 @@
 ``MLP([D, H1, ..., C])`` is ``L = len(layer_sizes) - 1`` dense layers; every hidden layer is
 followed by the activation, the last one is linear and outputs the logits::
 
-    z1 = X @ W1 + b1;  a1 = f(z1)           # (N, D) @ (D, H1) -> (N, H1)
+    z1 = X @ W1 + b1;  a1 = f(z1)           # (N, D) @ (D, H1) -> (N, H1); a1 is cache.hidden[0]
     ...
     logits = a_{L-1} @ WL + bL              # (N, H_{L-1}) @ (H_{L-1}, C) -> (N, C)
 
 The parameters live in ``model.params`` ("W1", "b1", ..., "WL", "bL"); :meth:`MLP.backward` returns
 gradients in a dict with the same keys, shapes and dtype, so an optimizer can do
 ``params[k] -= lr * grads[k]``.
+
+Hidden layers
+-------------
+They are indexed from 0, like Python (-1 the last): ``cache.hidden[k]`` is ``a_{k+1}`` above, hidden
+layer k's output after its activation, (N, H_k), the very array the next layer consumed (always 2-D:
+(1, H_k) after a one-sample forward pass). ``backward(dlogits, cache, dhidden={k: dH_k})`` adds the
+gradients of a loss on hidden layers (feature distillation) to those from the logits. With
+``L = L_logits + sum_k L_k(cache.hidden[k])`` and ``j = k + 1``, ``a_j`` reaches the loss along two
+paths, through the next dense layer and directly, so its gradient is the sum::
+
+    dL/da_j = dz_{j+1} W_{j+1}^T  +  dH_k            # (N, H_k)
+
+added **before** layer j's activation backward, ``dL/dz_j = f'(z_j) * dL/da_j``: the layers below
+see both contributions, the layers above only ``dlogits``. The gradients are linear in
+``(dlogits, dhidden)``.
 
 Public methods validate their inputs; the private ``_forward_train``/``_backward`` hold only the math
 and are what the trainers call in their hot loop, on arrays they validated once.
@@ -25,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validation import (
+    cast_to_dtype,
     check_bool,
     check_choice,
     check_features,
@@ -38,7 +54,7 @@ from ._validation import (
 from .functional import _softmax
 from .layers import ACTIVATIONS, DenseCache, _dense_forward, dense_backward
 
-__all__ = ["MLP", "MLPCache", "LayerCache"]
+__all__ = ["MLP", "MLPCache", "LayerCache", "check_hidden_index"]
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _HE_INIT = ("relu", "leaky_relu")  # the other activations get Glorot/Xavier init
@@ -74,12 +90,24 @@ class MLPCache(NamedTuple):
         Whether the input was one sample of shape (D,).
     need_input_grad : bool
         Whether :meth:`MLP.backward` also returns the gradient with respect to X.
+    hidden : tuple of ndarray, one of shape (N, H_k) per hidden layer (a property)
+        ``hidden[k]`` is the output of hidden layer k (0-based, k = 0 .. L-2) **after** its
+        activation: the very array the next layer consumed (``hidden[k] is layers[k + 1].dense.x``),
+        not a copy. ``()`` for a model without hidden layers (``MLP([D, C])``). Hidden layers are
+        always 2-D: a one-sample forward pass (X of shape (D,)) gives rows of shape **(1, H_k)**,
+        while its logits are (C,). ``dhidden[k]`` in :meth:`MLP.backward` takes the shape of
+        ``hidden[k]``.
     """
 
     layers: tuple
     logits: np.ndarray
     single: bool = False
     need_input_grad: bool = False
+
+    @property
+    def hidden(self) -> tuple:
+        """The hidden layers' outputs, read from the next layers' inputs (see the class docstring)."""
+        return tuple(layer.dense.x for layer in self.layers[1:])
 
 
 def _check_layer_sizes(layer_sizes) -> tuple[int, ...]:
@@ -167,6 +195,11 @@ class MLP:
         return self.layer_sizes[-1]
 
     @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """``(H_0, ..., H_{L-2})``, the widths of the hidden layers (``layer_sizes[1:-1]``; () if none)."""
+        return self.layer_sizes[1:-1]
+
+    @property
     def num_parameters(self) -> int:
         """Total number of scalars in ``params``."""
         return sum(p.size for p in self.params.values())
@@ -214,8 +247,8 @@ class MLP:
         -------
         logits : ndarray of shape (N, C), or (C,) for X of shape (D,)
         cache : MLPCache
-            Pass it to :meth:`backward`. ``cache.layers[k].activation.out`` is the output of hidden
-            layer ``k + 1``, ``cache.layers[k].dense.x`` the input of layer ``k + 1``.
+            Pass it to :meth:`backward`. ``cache.hidden[k]``, (N, H_k) or (1, H_k) for X of shape (D,),
+            is hidden layer k's output (0-based); ``cache.layers[k].dense.x`` the input of "W{k+1}".
         """
         check_bool(need_input_grad, "need_input_grad")
         X = self._check_X(X)
@@ -245,16 +278,20 @@ class MLP:
         return logits, MLPCache(tuple(layers), logits, False, need_input_grad)
 
     # ------------------------------------------------------------------------- backward
-    def backward(self, dlogits, cache: MLPCache):
-        """Backpropagate ``dL/dlogits`` through the network.
+    def backward(self, dlogits, cache: MLPCache, dhidden=None):
+        """Backpropagate ``dL/dlogits``, and any gradients arriving at hidden layers, through the network.
 
         Parameters
         ----------
         dlogits : array_like of shape (N, C), or (C,) for a one-sample forward pass
             Gradient of the loss with respect to the logits; must have the shape of
-            ``cache.logits``. Cast to the model dtype.
+            ``cache.logits``. Cast to the model dtype. Zeros for a loss on hidden layers only.
         cache : MLPCache
             From :meth:`forward_train` on this model.
+        dhidden : dict of int -> array_like, optional
+            ``{k: dH_k}``, dL/d``cache.hidden[k]``: k an int in ``[-(L-1), L-2]`` (-1 the last hidden
+            layer), each layer once; dH_k finite, of the shape of ``cache.hidden[k]`` ((N, H_k) or (1, H_k)),
+            cast to the model dtype. None or ``{}``: exactly the gradients of ``dlogits`` alone.
 
         Returns
         -------
@@ -268,29 +305,31 @@ class MLP:
         Walking the layers from last to first with ``dout = dlogits``: the activation's backward
         turns ``dL/da_k`` into ``dL/dz_k``, and :func:`minikd.layers.dense_backward` turns that into
         ``dL/dW_k = a_{k-1}^T dz_k``, ``dL/db_k = sum_n dz_k`` and ``dL/da_{k-1} = dz_k W_k^T``.
-        The first layer's input gradient is skipped unless it was asked for.
+        The first layer's input gradient is skipped unless it was asked for. ``dH_k`` (for
+        ``cache.hidden[k] = a_{k+1}``) is added before that layer's activation backward:
+        ``dL/da_{k+1} = dz_{k+2} W_{k+2}^T + dH_k`` (module docstring, "Hidden layers").
         """
         dlogits = _check_backward_inputs(self, dlogits, cache)
+        dhidden = _check_dhidden(self, dhidden, cache)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._backward(dlogits, cache)
-        grads = out[0] if isinstance(out, tuple) else out
-        if not all(np.isfinite(g).all() for g in grads.values()):
-            raise ValueError(
-                f"dlogits is too large: the gradients overflow (dlogits of magnitude up to "
-                f"{float(np.abs(dlogits).max()):.3g})"
-            )
+            out = self._backward(dlogits, cache, dhidden)
+        _check_finite_grads(out[0] if isinstance(out, tuple) else out, dlogits, dhidden)
         return out
 
-    def _backward(self, dlogits: np.ndarray, cache: MLPCache):
-        """The math of :meth:`backward`, without checks (dlogits is cast to the model dtype)."""
+    def _backward(self, dlogits: np.ndarray, cache: MLPCache, dhidden=None):
+        """The math of :meth:`backward`, without checks (dlogits, dhidden cast to the model dtype; negative keys ok)."""
         dout = dlogits if dlogits.ndim == 2 else dlogits[None, :]  # (N, C)
         if dout.dtype != self.dtype:
             dout = dout.astype(self.dtype)
+        if dhidden:  # {k: dH_k} with k = -1 the last hidden layer -> k in 0 .. L-2
+            dhidden = {k % (self.num_layers - 1): dH for k, dH in dhidden.items()}
         act_backward = self._act_backward
         grads = {}
         for k in range(self.num_layers - 1, -1, -1):
             dense_cache, act_cache = cache.layers[k]
             if act_cache is not None:
+                if dhidden and k in dhidden:  # dL/da_k = (from the layer above) + dH_k
+                    dout = dout + np.asarray(dhidden[k], dtype=self.dtype)
                 dout = act_backward(dout, act_cache)  # dL/da_k -> dL/dz_k
             need_dx = k > 0 or cache.need_input_grad
             dout, grads[self._keys[k][0]], grads[self._keys[k][1]] = dense_backward(
@@ -408,14 +447,7 @@ class MLP:
         -------
         MLP
         """
-        if not isinstance(config, Mapping):
-            raise TypeError(f"config must be a dict, got {describe(config)}")
-        for key in _CONFIG_KEYS:
-            if key not in config:
-                raise ValueError(f"config is missing key {key!r} (expected {list(_CONFIG_KEYS)})")
-        extra = [key for key in config if key not in _CONFIG_KEYS]
-        if extra:
-            raise ValueError(f"config has unexpected key {extra[0]!r} (expected {list(_CONFIG_KEYS)})")
+        _check_config(config)
         model = cls(config["layer_sizes"], activation=config["activation"], seed=seed,
                     dtype=config["dtype"])
         if params is not None:
@@ -424,6 +456,34 @@ class MLP:
 
 
 # ----------------------------------------------------------------------------- checks of the public methods
+def _check_config(config) -> None:
+    """Validate :meth:`MLP.from_config`'s ``config``: a dict of exactly the keys of :meth:`MLP.get_config`."""
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict, got {describe(config)}")
+    for key in _CONFIG_KEYS:
+        if key not in config:
+            raise ValueError(f"config is missing key {key!r} (expected {list(_CONFIG_KEYS)})")
+    extra = [key for key in config if key not in _CONFIG_KEYS]
+    if extra:
+        raise ValueError(f"config has unexpected key {extra[0]!r} (expected {list(_CONFIG_KEYS)})")
+
+
+def _check_finite_grads(grads: dict, dlogits: np.ndarray, dhidden: dict) -> None:
+    """Refuse gradients that overflowed in :meth:`MLP.backward`, naming the inputs that caused it."""
+    if all(np.isfinite(g).all() for g in grads.values()):
+        return
+    if not dhidden:
+        raise ValueError(
+            f"dlogits is too large: the gradients overflow (dlogits of magnitude up to "
+            f"{float(np.abs(dlogits).max()):.3g})"
+        )
+    biggest = max(float(np.abs(d).max()) for d in (dlogits, *dhidden.values()))
+    raise ValueError(
+        "dlogits or dhidden is too large: the gradients overflow (dlogits and dhidden of "
+        f"magnitude up to {biggest:.3g})"
+    )
+
+
 def _check_backward_inputs(model: MLP, dlogits, cache) -> np.ndarray:
     """Validate :meth:`MLP.backward`'s inputs; return ``dlogits`` as a float array."""
     if not isinstance(cache, MLPCache):
@@ -446,6 +506,74 @@ def _check_backward_inputs(model: MLP, dlogits, cache) -> np.ndarray:
             f"got shape {dlogits.shape}"
         )
     return dlogits
+
+
+def check_hidden_index(k, sizes: tuple, name: str, owner: str) -> int:
+    """Validate one index into hidden layers of widths ``sizes``; return it in ``0 .. len(sizes) - 1``.
+
+    Parameters
+    ----------
+    k : int
+        0-based; negative counts from the end (-1 the last hidden layer).
+    sizes : tuple of int
+        The hidden widths of the model (``MLP.hidden_sizes``).
+    name : str
+        What ``k`` is, for the message (``"dhidden key"``, ``"layers[1]"``).
+    owner : str
+        The model, for the message (``"this model MLP([4, 5, 3], ...)"``).
+
+    Raises
+    ------
+    TypeError
+        If ``k`` is not an int (bool is refused).
+    ValueError
+        If ``k`` is outside ``[-len(sizes), len(sizes) - 1]``.
+    """
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an int index of a hidden layer (0-based, -1 the last), got {describe(k)}")
+    n = len(sizes)
+    if n == 0:
+        raise ValueError(f"{name} must index a hidden layer, but {owner} has no hidden layers, got {int(k)}")
+    if not -n <= k < n:
+        raise ValueError(
+            f"{name} must be a hidden-layer index in [{-n}, {n - 1}] ({owner} has {n} hidden "
+            f"layer{'s' if n > 1 else ''} of widths {sizes}), got {int(k)}"
+        )
+    return int(k) % n
+
+
+def _check_dhidden(model: MLP, dhidden, cache: MLPCache) -> dict:
+    """Validate :meth:`MLP.backward`'s ``dhidden``; return ``{k: dH_k}`` with k in 0 .. L-2 and each
+    dH_k in the model dtype, of the shape of ``cache.hidden[k]``, finite."""
+    if dhidden is None:
+        return {}
+    if not isinstance(dhidden, Mapping):
+        raise TypeError(
+            "dhidden must be a dict {k: dH_k} from hidden-layer indices to the gradients arriving at "
+            f"them, got {describe(dhidden)}"
+        )
+    hidden = cache.hidden
+    owner = f"this model {model!r}"
+    checked, given_as = {}, {}
+    for key, value in dhidden.items():
+        k = check_hidden_index(key, model.hidden_sizes, f"dhidden[{key!r}]: the key", owner)
+        key = int(key)  # an np.int64 key is shown as a plain int below
+        if k in checked:
+            raise ValueError(
+                f"dhidden[{key}] and dhidden[{given_as[k]}] both name hidden layer {k}: give each "
+                "layer once (add the two gradients)"
+            )
+        name = f"dhidden[{key}]"
+        dH = check_float_array(value, name, ndim=range(0, 33))
+        if dH.shape != hidden[k].shape:
+            hint = ("; a one-sample forward pass keeps hidden layers 2-D, (1, H_k): pass dH[None, :]"
+                    if cache.single and dH.shape == hidden[k].shape[1:] else "")
+            raise ValueError(
+                f"{name} must have the shape of cache.hidden[{k}] {hidden[k].shape}, got shape {dH.shape}{hint}"
+            )
+        checked[k] = cast_to_dtype(dH, model.dtype, name, "scale the loss down")  # finite after the cast
+        given_as[k] = key
+    return checked
 
 
 def _checked_params(model: MLP, params) -> dict:

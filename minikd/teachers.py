@@ -11,10 +11,15 @@ would otherwise change the caller's data (the trainer passes the training set it
 the student's dtype). Such a teacher gets a ``ValueError`` naming it; it must copy its input first.
 ``get_logits(X, dtype=...)`` casts the logits to a student's dtype and refuses logits that do not
 fit in it (1e39 is finite in float64, inf in float32).
+
+``get_hidden(X, layers)`` returns an MLP teacher's hidden layers (for the feature losses); an
+ensemble of MLPs returns their weighted mean. Hidden layers are always 2-D, (N, H_k), also for one
+sample (1, H_k), as in :attr:`minikd.mlp.MLPCache.hidden`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +27,7 @@ import numpy as np
 
 from ._validation import cast_to_dtype, check_choice, check_float_array, check_int, check_model_dtype, describe
 from .functional import _log_softmax
+from .mlp import MLP, check_hidden_index
 
 __all__ = ["TeacherModel", "TeacherModelWrapper", "as_teacher", "EnsembleTeacher"]
 
@@ -94,6 +100,67 @@ class TeacherModelWrapper:
     def output_dimension(self) -> int | None:
         """The number of classes C (None for a callable that has not been called yet)."""
         return self._output_dimension
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...] | None:
+        """``(H_0, ..., H_{L-2})``, the widths of a wrapped MLP's hidden layers (() if it has none);
+        None for a callable, which has no hidden layers to give."""
+        return self.model.hidden_sizes if isinstance(self.model, MLP) else None
+
+    def get_hidden(self, X, layers, dtype=None) -> tuple:
+        """The wrapped MLP's hidden layers for X, from one forward pass.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+            Passed to the model as a **read-only view**, as in :meth:`get_logits`.
+        layers : int or sequence of int
+            Hidden-layer indices, 0-based; a negative one counts from the end of this model's
+            hidden layers (-1 the last). At least one; repeats are allowed.
+        dtype : {np.float32, np.float64}, optional
+            Cast the hidden layers to this dtype (a student's), checking that they fit in it.
+            Default: the model's dtype.
+
+        Returns
+        -------
+        tuple of ndarray, one per entry of ``layers``, in that order
+            ``out[i]`` has shape (N, H_k) for ``k = layers[i]`` (also for X of shape (D,): (1, H_k),
+            as ``MLPCache.hidden``): the output of hidden layer k after its activation, exactly
+            ``forward_train(X)[1].hidden[k]``. Finite (after the cast).
+
+        Raises
+        ------
+        TypeError
+            If the teacher is a callable rather than an MLP, or ``layers`` is not an int or a
+            sequence of ints.
+        ValueError
+            If an index is out of range, X does not fit the model, or a layer does not fit in ``dtype``.
+
+        Notes
+        -----
+        Uses the evaluation forward pass, the one :meth:`MLP.forward` runs (the model has no
+        dropout, so it is ``forward_train``).
+        """
+        wanted = _check_layers(layers)
+        if not isinstance(self.model, MLP):
+            raise TypeError(
+                f"get_hidden needs an MLP teacher (or an EnsembleTeacher of MLPs): the teacher {self._name()} is a "
+                "callable X -> logits, which has no hidden layers to give; wrap a minikd.MLP, or use a loss on "
+                "the logits (student_layer=teacher_layer='logits')"
+            )
+        owner = f"the teacher {self.model!r}"
+        ks = [check_hidden_index(k, self.model.hidden_sizes, f"layers[{i}]", owner) for i, k in enumerate(wanted)]
+        if dtype is not None:
+            dtype = check_model_dtype(dtype, "dtype")
+        X = _read_only(check_float_array(X, "X"))
+        _, cache = self.model.forward_train(X)  # = forward(X), keeping the intermediates
+        # forward_train refuses non-finite logits, and an inf or NaN in a hidden layer always reaches them
+        out = [cache.hidden[k] for k in ks]
+        if dtype is not None:
+            out = [cast_to_dtype(H, dtype, f"hidden layer {k} of the teacher {self.model!r}",
+                                 "scale the teacher down, or train a float64 student", what="the student's dtype")
+                   for H, k in zip(out, ks, strict=True)]
+        return tuple(out)
 
     def get_logits(self, X, dtype=None) -> np.ndarray:
         """Logits of the teacher for X.
@@ -221,6 +288,22 @@ def as_teacher(teacher, name: str = "teacher") -> TeacherModel:
             f"output_dimension), got {describe(teacher)}{hint}"
         )
     return TeacherModelWrapper(teacher)
+
+
+def _check_layers(layers) -> list:
+    """``layers`` of :meth:`get_hidden` as a non-empty list of ints (ranges are checked per model)."""
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, (bool, np.bool_)):
+        return [layers]
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"layers must be an int or a sequence of ints (hidden-layer indices, -1 the last), got {describe(layers)}"
+        )
+    if len(layers) == 0:
+        raise ValueError("layers must name at least one hidden layer, got an empty sequence")
+    for i, k in enumerate(layers):
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"layers[{i}] must be an int index of a hidden layer (-1 the last), got {describe(k)}")
+    return list(layers)
 
 
 def _read_only(X: np.ndarray) -> np.ndarray:
@@ -360,6 +443,87 @@ class EnsembleTeacher:
             if teacher.output_dimension is not None:
                 return teacher.output_dimension
         return None
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...] | None:
+        """The members' common hidden widths ``(H_0, ..., H_{L-2})``; None unless every member has
+        hidden layers to give (an MLP, or an ensemble of MLPs) and all have the same widths.
+        :meth:`get_hidden` may still work for members of different depths (see there)."""
+        sizes = [getattr(teacher, "hidden_sizes", None) for teacher in self.teachers]
+        if sizes[0] is None or any(size != sizes[0] for size in sizes[1:]):
+            return None
+        return sizes[0]
+
+    def get_hidden(self, X, layers, dtype=None) -> tuple:
+        """The weighted mean over the members of each requested hidden layer.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D) or (D,)
+            Each member gets a read-only view of it.
+        layers : int or sequence of int
+            Hidden-layer indices, 0-based; a negative one counts from the end of **each member's**
+            hidden layers (so -1 is every member's last hidden layer, also for members of
+            different depths). Every member must have layer k, of the same width in all members.
+        dtype : {np.float32, np.float64}, optional
+            Cast the means to this dtype, checking that they fit in it. The members are combined in
+            their own dtype (``np.result_type`` of them) first. Default: no cast.
+
+        Returns
+        -------
+        tuple of ndarray, one per entry of ``layers``, in that order
+            ``out[i] = sum_m w_m H_m`` of shape (N, H_k) ((1, H_k) for X of shape (D,)), with
+            ``H_m`` member m's hidden layer ``layers[i]`` and ``w_m`` the ensemble's normalised
+            ``weights`` (the plain mean over members with the default equal weights).
+
+        Raises
+        ------
+        TypeError
+            If a member has no hidden layers to give (a callable teacher).
+        ValueError
+            If a member has no such layer, or the members' widths of a requested layer differ.
+
+        Notes
+        -----
+        This is a **crude convention**: the average representation. The members' hidden units are
+        not aligned in general (unit j of one network has nothing to do with unit j of another, even
+        for networks of the same architecture trained from other seeds), so the mean of their layers
+        is not the representation of any network. Choosing one member per layer (or concatenating
+        them) is future work. ``mode`` applies to the logits only, not here.
+        """
+        wanted = _check_layers(layers)
+        for m, teacher in enumerate(self.teachers):
+            sizes = getattr(teacher, "hidden_sizes", None)
+            if sizes is None:
+                raise TypeError(
+                    f"EnsembleTeacher.get_hidden needs every member to be an MLP (or an ensemble of MLPs): "
+                    f"teachers[{m}] ({teacher!r}) has no hidden layers to give; build the ensemble from "
+                    "minikd.MLP teachers, or use a loss on the logits"
+                )
+        for i, k in enumerate(wanted):
+            widths = [teacher.hidden_sizes[check_hidden_index(k, teacher.hidden_sizes, f"layers[{i}]",
+                                                              f"teachers[{m}] {teacher!r}")]
+                      for m, teacher in enumerate(self.teachers)]
+            if any(width != widths[0] for width in widths[1:]):
+                raise ValueError(
+                    f"layers[{i}] = {k} must name hidden layers of the same width in every member to be "
+                    f"averaged, got widths {widths} (teachers[0], teachers[1], ...)"
+                )
+        if dtype is not None:
+            dtype = check_model_dtype(dtype, "dtype")
+        X = _read_only(check_float_array(X, "X"))
+        outs = [teacher.get_hidden(X, wanted) for teacher in self.teachers]  # K tuples of len(wanted)
+        out = []
+        for i, k in enumerate(wanted):
+            members = [member[i] for member in outs]
+            members_dtype = np.result_type(*members)
+            w = self._weights.astype(members_dtype)                                   # (K,)
+            H = np.tensordot(w, np.stack(members).astype(members_dtype, copy=False), axes=1)  # sum_m w_m H_m
+            if dtype is not None:
+                H = cast_to_dtype(H, dtype, f"hidden layer {k} of the EnsembleTeacher",
+                                  "scale the teachers down, or train a float64 student", what="the student's dtype")
+            out.append(H)
+        return tuple(out)
 
     def member_logits(self, X) -> list:
         """Each member's logits for X, checked to agree on the number of classes.
