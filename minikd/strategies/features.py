@@ -238,8 +238,9 @@ class AttentionTransferLoss(FeatureDistillationStrategy):
     cancels; F.normalize's eps = 1e-12 on the norm) and ``(at(x) - at(y)).pow(2).mean()``, a mean over all
     N·HW entries. That reduction is the one used here: for x of shape (N, 1, H, 1) it gives exactly this
     loss at p = 2 (tested). The paper's formula sums the *unsquared* p-norms of the differences
-    (``beta/2 sum_j ||Q_S/|Q_S| - Q_T/|Q_T| ||_p``); its ``cifar.py`` adds ``beta * sum(at_losses)``
-    with beta = 1e3 (a weight to give this loss in a :class:`CompositeStrategy`).
+    (``beta/2 sum_j ||Q_S/|Q_S| - Q_T/|Q_T| ||_p``); the code's ``cifar.py`` adds
+    ``opt.beta * sum(at_losses)`` to the KD loss, with ``--beta 1e+3`` in its README's runs (here such a
+    weight is the one given to this loss in a :class:`CompositeStrategy`).
 
     **Gradient.** For one row, with ``g = dL/da = 2 (a(S_i) - a(T_i)) / (N H)``:
     ``da/dq = (I - a a^T) / |q|`` (the Jacobian of normalisation), so ``dL/dq = (g - (a.g) a) / |q|``, and
@@ -254,12 +255,13 @@ class AttentionTransferLoss(FeatureDistillationStrategy):
     **Kinks and zero rows.** For p > 1, |x|^p is differentiable at 0 with derivative 0. For p = 1, |x|
     is not differentiable at 0: an entry exactly 0 gets the subgradient 0 (``sign(0) = 0``, as torch's
     ``abs`` backward). A row of S that is exactly zero has ``a = 0`` (not a unit vector: the map is
-    undefined there) and contributes ``|a(T_i)|^2 / (N H) = 1/(N H)``, with a zero gradient; likewise
-    a zero teacher row gives ``a(T_i) = 0``. No eps enters any other row.
+    undefined there) and contributes ``|a(T_i)|^2 / (N H) = 1/(N H)`` (0 if T_i is zero too), with a
+    zero gradient; likewise a zero teacher row gives ``a(T_i) = 0``. No eps enters any other row.
 
     **Edge cases.** N = 1: the mean over H entries of one row. N = 2: over 2H. Identical rows
     (S_i = c T_i, c > 0, or S == T) give exactly 0 and an exactly zero gradient. Width 1: a(x) = 1 for
-    every non-zero x, so the loss is 0 (or 1/N per zero row) and the gradient 0.
+    every non-zero x, so the loss is 1/N times the number of rows where exactly one of S_i, T_i is 0,
+    and the gradient is 0.
     """
 
     def __init__(self, p=2, student_layer=-1, teacher_layer=-1):
