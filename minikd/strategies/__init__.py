@@ -51,6 +51,7 @@ of the losses on hidden layers and on relations between samples); each imports o
 from .base import DistillationStrategy, strategy_from_config
 from .composite import CompositeStrategy
 from .feature_base import FeatureDistillationStrategy
+from .features import AttentionTransferLoss, CosineHintLoss, HintLoss
 from .logits import CrossEntropyLoss, DecoupledKDLoss, DistillationLoss, LogitMatchingLoss
 
 __all__ = [
@@ -61,5 +62,8 @@ __all__ = [
     "DecoupledKDLoss",
     "CompositeStrategy",
     "FeatureDistillationStrategy",
+    "HintLoss",
+    "CosineHintLoss",
+    "AttentionTransferLoss",
     "strategy_from_config",
 ]
