@@ -52,6 +52,7 @@ from .base import DistillationStrategy, strategy_from_config
 from .composite import CompositeStrategy
 from .feature_base import FeatureDistillationStrategy
 from .logits import CrossEntropyLoss, DecoupledKDLoss, DistillationLoss, LogitMatchingLoss
+from .relational import PKTLoss, RKDLoss, SimilarityPreservingLoss
 
 __all__ = [
     "DistillationStrategy",
@@ -61,5 +62,8 @@ __all__ = [
     "DecoupledKDLoss",
     "CompositeStrategy",
     "FeatureDistillationStrategy",
+    "RKDLoss",
+    "SimilarityPreservingLoss",
+    "PKTLoss",
     "strategy_from_config",
 ]
