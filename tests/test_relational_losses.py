@@ -237,6 +237,7 @@ def test_rkd_gradient_at_duplicated_rows_is_finite_and_exact_along_smooth_direct
 def test_sp_and_pkt_are_smooth_at_duplicated_rows(loss_fn, batch):
     """Duplicated rows are no special case for SP and PKT: the full FD check holds there."""
     S, T, scale = batch
+    assume(not isinstance(loss_fn, PKTLoss) or min_kernel(S) > 1e-3)  # see the module docstring
     assert_gradient_matches_fd(loss_fn, S, T)
 
 
