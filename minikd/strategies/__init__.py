@@ -45,7 +45,10 @@ output of ``minikd._validation.check_labels`` (or ``(None, None)``), and it retu
 
 Modules: ``base`` (:class:`DistillationStrategy`, :func:`strategy_from_config`), ``logits`` (the logit
 losses), ``composite`` (:class:`CompositeStrategy`), ``feature_base`` (:class:`FeatureDistillationStrategy`, the base
-of the losses on hidden layers and on relations between samples); each imports only ``base``.
+of the losses on hidden layers and on relations between samples), ``features`` (:class:`HintLoss`,
+:class:`CosineHintLoss`, :class:`AttentionTransferLoss`) and ``relational`` (:class:`RKDLoss`,
+:class:`SimilarityPreservingLoss`, :class:`PKTLoss`); the feature losses are not yet wired into the
+trainers (their loss_and_gradient(S, T) works on any representations you give them).
 """
 
 from .base import DistillationStrategy, strategy_from_config
@@ -53,6 +56,7 @@ from .composite import CompositeStrategy
 from .feature_base import FeatureDistillationStrategy
 from .features import AttentionTransferLoss, CosineHintLoss, HintLoss
 from .logits import CrossEntropyLoss, DecoupledKDLoss, DistillationLoss, LogitMatchingLoss
+from .relational import PKTLoss, RKDLoss, SimilarityPreservingLoss
 
 __all__ = [
     "DistillationStrategy",
@@ -65,5 +69,8 @@ __all__ = [
     "HintLoss",
     "CosineHintLoss",
     "AttentionTransferLoss",
+    "RKDLoss",
+    "SimilarityPreservingLoss",
+    "PKTLoss",
     "strategy_from_config",
 ]
