@@ -24,10 +24,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import check_fraction, describe
+
 __all__ = [
     "DenseCache",
     "ActivationCache",
     "LeakyReluCache",
+    "DropoutCache",
     "dense_forward",
     "dense_backward",
     "relu_forward",
@@ -40,6 +43,8 @@ __all__ = [
     "sigmoid_backward",
     "identity_forward",
     "identity_backward",
+    "dropout_forward",
+    "dropout_backward",
     "ACTIVATIONS",
 ]
 
@@ -91,6 +96,23 @@ class LeakyReluCache(NamedTuple):
     x: np.ndarray
     out: np.ndarray
     negative_slope: float
+
+
+class DropoutCache(NamedTuple):
+    """What :func:`dropout_backward` needs from :func:`dropout_forward`.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape of ``x``
+        The keep-mask: True where the entry was kept, False where it was dropped. At ``p = 0``
+        (no mask given) an all-True read-only view, ``np.broadcast_to(True, x.shape)``, costing
+        no memory.
+    scale : float
+        ``1 / (1 - p)``, the factor applied to the kept entries (1.0 at ``p = 0``).
+    """
+
+    mask: np.ndarray
+    scale: float
 
 
 def _check_dout(dout: np.ndarray, expected: tuple, layer: str) -> None:
@@ -369,6 +391,123 @@ def identity_backward(dout: np.ndarray, cache: ActivationCache) -> np.ndarray:
     """
     _check_dout(dout, cache.out.shape, "identity")
     return dout
+
+
+# ----------------------------------------------------------------------------- dropout
+def dropout_forward(
+    x: np.ndarray, p: float, rng: np.random.Generator | None = None, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, DropoutCache]:
+    """Inverted dropout (cs231n): keep each entry with probability ``1 - p``, scale it by ``1 / (1 - p)``.
+
+    Parameters
+    ----------
+    x : ndarray of any shape, e.g. (N, H)
+        The layer input (a hidden layer's output, or the network input).
+    p : float in [0, 1)
+        The probability of *dropping* an entry (PyTorch's ``Dropout(p)``). ``p = 1`` is refused:
+        nothing would be kept and ``1 / (1 - p)`` is infinite.
+    rng : numpy.random.Generator, optional
+        Draws the mask; advanced by ``x.size`` float64 draws. Required unless ``mask`` is given
+        (then it is neither needed nor advanced), also at ``p = 0``, so that code which runs at
+        ``p = 0`` does not fail only once ``p > 0``.
+    mask : ndarray of bool, shape of ``x``, optional
+        A keep-mask to use instead of drawing one (used as it is, also at ``p = 0``): for gradient
+        checks, and for reusing the mask of an earlier forward pass.
+
+    Returns
+    -------
+    out : ndarray, same shape and dtype as ``x``
+        ``x * mask * scale``. At ``p = 0`` without a ``mask``: ``x`` itself, not copied (as
+        :func:`identity_forward`), and ``rng`` is not advanced.
+    cache : DropoutCache
+        ``(mask, scale)``; ``mask`` is the given array itself when one was given.
+
+    Raises
+    ------
+    TypeError
+        If ``p`` is not a real number (a bool, a string), ``rng`` is not a ``np.random.Generator``
+        (or None with no ``mask``), or ``mask`` is not a boolean ndarray.
+    ValueError
+        If ``p`` is not in [0, 1) (NaN included), or ``mask`` does not have the shape of ``x``.
+
+    Notes
+    -----
+    With ``m_i ~ Bernoulli(1 - p)`` independently and ``s = 1 / (1 - p)``, ``out_i = x_i m_i s``.
+
+    - The mask is drawn as ``rng.random(x.shape) >= p``. ``rng.random`` is uniform on [0, 1), so
+      ``P(u < p) = p`` and the complement ``u >= p`` has probability exactly ``1 - p`` (for the
+      float64 grid of ``rng.random``: to within 2**-53). Comparing with ``p`` itself avoids the
+      rounding of ``1 - p``, and ``>=`` keeps every entry at ``p = 0`` (``u = 0`` is possible).
+      The uniforms are always float64 and only the boolean mask meets ``x``, so ``x`` is not
+      promoted (float32 stays float32) and a seed gives the same mask for float32 and float64 ``x``.
+    - ``E[out_i] = x_i (1 - p) s = x_i``: the inverted scaling keeps the expected output unchanged,
+      so evaluation uses the layer as the identity, with no rescaling.
+    - ``out`` is linear in ``x`` for a fixed mask, ``d out_i / d x_i = m_i s``, so
+      ``dx = dout * mask / (1 - p) = dout * mask * scale`` (:func:`dropout_backward`).
+    - The forward multiplies by ``scale`` (as the backward does) rather than dividing by
+      ``1 - p``; the two can differ in the last bit.
+    - A dropped entry is ``x_i * 0``: 0 for finite ``x_i`` (-0.0 for negative ones), NaN for
+      ``x_i = inf`` or NaN (values are not scanned; see "Checks" above).
+    """
+    p = _check_drop_probability(p)
+    if mask is None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                "rng must be a np.random.Generator (e.g. np.random.default_rng(seed)) to draw the "
+                f"dropout mask; it is required unless mask is given, got {describe(rng)}"
+            )
+        if p == 0:
+            return x, DropoutCache(np.broadcast_to(np.True_, x.shape), 1.0)
+        mask = rng.random(x.shape) >= p  # keeps each entry with probability 1 - p (Notes)
+    else:
+        _check_mask(mask, x.shape)
+    return _dropout_forward(x, mask, 1.0 / (1.0 - p))  # p a Python float: keeps float32 arrays float32
+
+
+def _dropout_forward(x: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, DropoutCache]:
+    """The math of :func:`dropout_forward` for a given mask, without the checks."""
+    out = x * mask * scale  # bool mask and Python float scale: the dtype of x
+    return out, DropoutCache(mask, scale)
+
+
+def _check_drop_probability(p) -> float:
+    """``float(p)`` for a real ``p`` in [0, 1); ``TypeError`` / ``ValueError`` naming ``p`` otherwise."""
+    try:
+        return check_fraction(p, "p", high_open=True)  # bools, strings and NaN refused too
+    except ValueError as exc:
+        if float(p) == 1:  # a real number by now (check_fraction raises TypeError otherwise)
+            raise ValueError(f"{exc}: p is the probability of dropping an entry, and at p = 1 nothing "
+                             "would be kept (the scale 1 / (1 - p) is infinite)") from None
+        raise
+
+
+def _check_mask(mask, shape: tuple) -> None:
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean ndarray (True = keep) of the shape of x {shape}, got {describe(mask)}")
+    if mask.shape != shape:
+        raise ValueError(f"mask must have the shape of x {shape}, got shape {mask.shape}")
+
+
+def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
+    """Backward pass of :func:`dropout_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape of the dropout output
+    cache : DropoutCache
+
+    Returns
+    -------
+    dx : ndarray, same shape and dtype as ``dout`` (a new array, also at ``p = 0``)
+
+    Notes
+    -----
+    For a fixed mask the forward is linear, ``out_i = x_i m_i s``, so the gradient passes through
+    the kept entries with the same scale and is 0 at the dropped ones:
+    ``dx = dout * mask * scale = dout * mask / (1 - p)``.
+    """
+    _check_dout(dout, cache.mask.shape, "dropout")
+    return dout * cache.mask * cache.scale
 
 
 #: Activation name -> (forward, backward). ``forward(x) -> (out, cache)``,
