@@ -14,7 +14,8 @@ Dimension names: N samples, D input features, H output units. Every function is 
 Checks
 ------
 These functions sit on the hot path of training, so they only run checks that cost a few attribute
-reads: shapes (``ValueError``). They do not scan values (NaN/inf) or convert dtypes; the public
+reads: shapes (``ValueError``), and for :func:`dropout_forward` the kind and range of ``p``, ``rng`` and
+``mask`` (``TypeError`` / ``ValueError``). They do not scan values (NaN/inf) or convert dtypes; the public
 methods of :class:`minikd.mlp.MLP` validate whole inputs once at their boundary.
 """
 
@@ -475,7 +476,7 @@ def _check_drop_probability(p) -> float:
     try:
         return check_fraction(p, "p", high_open=True)  # bools, strings and NaN refused too
     except ValueError as exc:
-        if float(p) == 1:  # a real number by now (check_fraction raises TypeError otherwise)
+        if p == 1:  # a real number by now (check_fraction raises TypeError otherwise); not float(p): 10**400
             raise ValueError(f"{exc}: p is the probability of dropping an entry, and at p = 1 nothing "
                              "would be kept (the scale 1 / (1 - p) is infinite)") from None
         raise

@@ -173,6 +173,7 @@ def test_a_given_mask_is_used_also_at_p_zero_and_rng_is_not_advanced():
     (1.5, r"p must be a number in \[0, 1\), got 1\.5"),
     (float("nan"), r"p must be a number in \[0, 1\), got nan"),
     (float("inf"), r"p must be a number in \[0, 1\), got inf"),
+    (10**400, r"p must be a number in \[0, 1\), got 1000"),
 ])
 def test_p_value_errors(p, match):
     with pytest.raises(ValueError, match=match):
