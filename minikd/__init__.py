@@ -5,7 +5,7 @@ Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network".
 Every name re-exported here is public API (the contract is in the project's design notes).
 """
 
-from . import datasets, functional, gradcheck, interop, layers  # noqa: E402
+from . import datasets, functional, gradcheck, interop, layers, schedules  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .checkpoint import (  # noqa: E402
     Checkpoint,
@@ -43,7 +43,7 @@ from .trainer import (  # noqa: E402
 __all__ = [
     "__version__",
     # modules
-    "datasets", "functional", "gradcheck", "interop", "layers",
+    "datasets", "functional", "gradcheck", "interop", "layers", "schedules",
     # math
     "softmax", "log_softmax", "cross_entropy", "kl_divergence", "one_hot",
     "check_gradients", "numerical_gradient", "rel_error",
