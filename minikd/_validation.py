@@ -35,6 +35,7 @@ import numpy as np
 __all__ = [
     "check_float_array",
     "check_labels",
+    "check_finite_float",
     "check_positive_float",
     "check_temperature_range",
     "TEMPERATURE_LIMITS",
@@ -265,6 +266,14 @@ def _check_real(value, name: str) -> float:
         return float(value)
     except OverflowError:  # an int beyond the float range: infinite, rejected by the caller
         return float("inf") if value > 0 else float("-inf")
+
+
+def check_finite_float(value, name: str) -> float:
+    """Return ``float(value)`` if it is a finite real number (any sign); raise otherwise."""
+    v = _check_real(value, name)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {_show(value)}")
+    return v
 
 
 def check_positive_float(value, name: str) -> float:

@@ -27,17 +27,9 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
-from ._validation import _check_real, _show, check_int, check_positive_float, describe
+from ._validation import check_finite_float, check_int, check_positive_float, describe
 
 __all__ = ["Schedule", "ExponentialDecay", "StepDecay", "LinearRamp", "CosineDecay", "schedule_from_config"]
-
-
-def _check_finite(value, name: str) -> float:
-    """``float(value)`` if it is a finite real number (any sign); raise otherwise."""
-    v = _check_real(value, name)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {_show(value)}")
-    return v
 
 
 def _power(base: float, exponent: int) -> float:
@@ -166,7 +158,7 @@ class ExponentialDecay(Schedule):
     """
 
     def __init__(self, initial, rate):
-        self.initial = _check_finite(initial, "initial")
+        self.initial = check_finite_float(initial, "initial")
         self.rate = check_positive_float(rate, "rate")
 
     def _value(self, epoch: int) -> float:
@@ -207,7 +199,7 @@ class StepDecay(Schedule):
     """
 
     def __init__(self, initial, factor, every):
-        self.initial = _check_finite(initial, "initial")
+        self.initial = check_finite_float(initial, "initial")
         self.factor = check_positive_float(factor, "factor")
         self.every = check_int(every, "every", minimum=1)
 
@@ -253,8 +245,8 @@ class LinearRamp(Schedule):
     """
 
     def __init__(self, start, end, epochs):
-        self.start = _check_finite(start, "start")
-        self.end = _check_finite(end, "end")
+        self.start = check_finite_float(start, "start")
+        self.end = check_finite_float(end, "end")
         self.epochs = check_int(epochs, "epochs", minimum=1)
 
     def _value(self, epoch: int) -> float:
@@ -300,8 +292,8 @@ class CosineDecay(Schedule):
     """
 
     def __init__(self, initial, final, epochs):
-        self.initial = _check_finite(initial, "initial")
-        self.final = _check_finite(final, "final")
+        self.initial = check_finite_float(initial, "initial")
+        self.final = check_finite_float(final, "final")
         self.epochs = check_int(epochs, "epochs", minimum=1)
 
     def _value(self, epoch: int) -> float:
