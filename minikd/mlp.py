@@ -322,7 +322,7 @@ class MLP:
         if dout.dtype != self.dtype:
             dout = dout.astype(self.dtype)
         if dhidden:  # {k: dH_k} with k = -1 the last hidden layer -> k in 0 .. L-2
-            dhidden = {k % (self.num_layers - 1): dH for k, dH in dhidden.items()}
+            dhidden = _by_layer(dhidden, self.num_layers - 1)
         act_backward = self._act_backward
         grads = {}
         for k in range(self.num_layers - 1, -1, -1):
@@ -466,6 +466,15 @@ def _check_config(config) -> None:
     extra = [key for key in config if key not in _CONFIG_KEYS]
     if extra:
         raise ValueError(f"config has unexpected key {extra[0]!r} (expected {list(_CONFIG_KEYS)})")
+
+
+def _by_layer(dhidden: dict, n_hidden: int) -> dict:
+    """``{k: dH}`` with every k in 0 .. n_hidden - 1; two keys naming one layer (-1 and n_hidden - 1) add."""
+    out = {}
+    for k, dH in dhidden.items():
+        k %= n_hidden
+        out[k] = dH if k not in out else out[k] + dH
+    return out
 
 
 def _check_finite_grads(grads: dict, dlogits: np.ndarray, dhidden: dict) -> None:

@@ -118,7 +118,9 @@ def test_every_field_is_validated(run, tmp_path, mutate, match):
 def test_the_genuine_file_loads_and_its_fields_are_typed(run):
     ckpt = load_checkpoint(run)
     assert ckpt.epoch == 3 and ckpt.history.epochs == [1, 2, 3]
-    assert set(ckpt.trainer_state) == {"config", "rng_state", "early_stopping", "history", "fingerprint"}
+    assert set(ckpt.trainer_state) == {"config", "rng_state", "early_stopping", "history", "fingerprint",
+                                      "strategy_params"}
+    assert ckpt.trainer_state["strategy_params"] == {}  # DistillationLoss trains nothing of its own
     assert ckpt.fingerprint["n_samples"] == 90 and ckpt.fingerprint["batch_size"] == 16
     assert ckpt.fingerprint["teacher"].startswith("params:")
     for arrays in (ckpt.student.params, ckpt.early_stopping_state["best_params"],

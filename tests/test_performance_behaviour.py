@@ -115,9 +115,9 @@ def test_one_forward_backward_and_loss_call_per_minibatch(monkeypatch):
             forward_rows.append(X.shape[0])
             return super()._forward_train(X, need_input_grad)
 
-        def _backward(self, dlogits, cache):
+        def _backward(self, dlogits, cache, dhidden=None):
             backward_rows.append(dlogits.shape[0])
-            return super()._backward(dlogits, cache)
+            return super()._backward(dlogits, cache, dhidden)
 
     class RecordingLoss(DistillationLoss):
         def _compute(self, z, v, labels_kind, labels):

@@ -10,6 +10,7 @@ module checks the models and the optimizer and puts the pieces together. Imports
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,9 @@ __all__ = ["Checkpoint"]
 
 _TOP_KEYS = ("format", "format_version", "minikd_version", "epoch", "metrics", "student", "teacher", "optimizer",
              "trainer")
-_TRAINER_KEYS = ("config", "rng_state", "early_stopping", "history", "fingerprint")
+_TRAINER_KEYS = ("config", "rng_state", "early_stopping", "history", "fingerprint", "strategy_params")
+# The names a strategy's trainable arrays have in the trainer: "strategy.W", "strategy.1.W", ...
+_STRATEGY_PARAM = re.compile(r"strategy\.([0-9]{1,4}\.)*[A-Za-z_][A-Za-z0-9_]{0,63}")
 _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
 
 
@@ -99,12 +102,17 @@ def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
                  "minikd_version", "a short string", raw["minikd_version"])
         student = _check_model(raw["student"], "student")
         teacher = _check_model(raw["teacher"], "teacher")
-        spec = None if student is None else param_spec(student.params)
+        trainer = raw["trainer"]
+        if isinstance(trainer, dict) and "strategy_params" not in trainer:  # written before strategies had params
+            trainer = {**trainer, "strategy_params": {}}
+        check_dict(trainer, "trainer", _TRAINER_KEYS)
+        strategy_params = _check_strategy_params(trainer["strategy_params"], "trainer['strategy_params']")
+        # the optimizer and early stopping keep the student's parameters and the strategy's together
+        spec = None if student is None else {**param_spec(student.params), **param_spec(strategy_params)}
         optimizer_config, optimizer_state = _check_optimizer(raw["optimizer"], "optimizer", spec)
-        history = _check_trainer_state(raw["trainer"], "trainer", epoch, spec)
+        history = _check_trainer_state(trainer, "trainer", epoch, spec)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{str(path)!r} holds a malformed checkpoint: {exc}") from None
-    trainer = raw["trainer"]
     return Checkpoint(
         path=path, epoch=epoch, metrics=dict(metrics), student=student, teacher=teacher, history=history,
         optimizer_state=optimizer_state, optimizer_config=optimizer_config, trainer_config=trainer["config"],
@@ -171,6 +179,19 @@ def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where} is not a valid {config['name']} state: {exc}") from None
     return config, state
+
+
+def _check_strategy_params(value, where: str) -> dict:
+    """The strategy's trained arrays (e.g. HintLoss's regressor): names ``strategy.[k.]name``, finite
+    float32/float64 arrays (their shapes are compared with the strategy's on resume)."""
+    check_dict(value, where)
+    for name, arr in value.items():
+        _require(isinstance(name, str) and _STRATEGY_PARAM.fullmatch(name) is not None, f"{where} key",
+                 "a name like 'strategy.W' or 'strategy.1.W'", name)
+        _require(isinstance(arr, np.ndarray) and arr.dtype in (np.float32, np.float64) and 1 <= arr.ndim <= 2,
+                 f"{where}[{name!r}]", "a 1-D or 2-D float32 or float64 array", arr)
+        _require(bool(np.isfinite(arr).all()), f"{where}[{name!r}]", "finite", arr)
+    return value
 
 
 def _check_trainer_state(value, where: str, epoch: int, spec: dict | None):

@@ -57,6 +57,13 @@ class DistillationStrategy(ABC):
 
     requires_labels: bool = False
     uses_teacher: bool = True
+    #: The smallest batch the loss is defined for (2 for pairwise relations, 3 for angles): the
+    #: trainer checks ``batch_size`` against it and merges a smaller last batch into the one before.
+    min_batch_size: int = 1
+    #: Hidden layers (ints into ``cache.hidden``, as declared: -1 the last) the loss reads from the
+    #: student and from the teacher; a logit loss reads none.
+    required_student_layers: tuple = ()
+    required_teacher_layers: tuple = ()
 
     def __init__(self, temperature: float = 1.0, alpha: float = 0.0):
         self.temperature = temperature
@@ -212,6 +219,59 @@ class DistillationStrategy(ABC):
     @abstractmethod
     def _compute(self, z, v, labels_kind, labels):
         """The math: ``(loss, dlogits, parts)`` for 2-D ``z``, ``v`` of one dtype (see the class Notes)."""
+
+    # -- in a trainer (step 3 of train_step)
+    def _compute_step(self, z, v, labels_kind, labels, student_cache, teacher_hidden):
+        """Step 3 of ``train_step``: the loss of a batch and its gradients, from everything the models gave.
+
+        A logit loss reads the logits only, so this is its :meth:`_compute`. Feature losses read hidden
+        layers, and :class:`~minikd.strategies.CompositeStrategy` sums its terms' steps.
+
+        Parameters
+        ----------
+        z, v : ndarray of shape (B, C), one dtype
+            Student and teacher logits (``v`` None without a teacher).
+        labels_kind, labels
+            As for :meth:`_compute`.
+        student_cache : MLPCache
+            The student's forward pass of step 2; ``student_cache.hidden[k]`` (B, H_k) is hidden layer k.
+        teacher_hidden : dict of int -> ndarray of shape (B, H)
+            The teacher's hidden layers that the strategy requires, keyed by the indices it declares.
+
+        Returns
+        -------
+        loss : float
+        dlogits : ndarray of shape (B, C), in z's dtype
+        parts : dict
+            As :meth:`_compute`'s, and for losses that have them ``"dhidden"`` (``{k: dL/dH_k}``, the
+            gradients arriving at the student's hidden layers, for ``MLP.backward``) and ``"dparams"``
+            (the gradients of the strategy's own parameters, keyed as in :meth:`_named_params`).
+        """
+        return self._compute(z, v, labels_kind, labels)
+
+    def _bind(self, student_sizes: tuple, teacher_sizes, classes: int, prefix: str = "strategy.") -> None:
+        """Check the strategy against the models at ``train()`` entry and create its parameters.
+
+        Parameters
+        ----------
+        student_sizes : tuple of int
+            The student's hidden widths (``MLP.hidden_sizes``).
+        teacher_sizes : tuple of int or None
+            The teacher's hidden widths; None if the teacher cannot give hidden layers.
+        classes : int
+            C, the width of the logits.
+        prefix : str
+            Where the trainer keeps this strategy's parameters: ``prefix + name``.
+
+        A logit loss needs nothing. Feature losses check their layer indices and widths here
+        (``ValueError`` naming the layer and the shapes) and build what they train (HintLoss's regressor).
+        """
+        return None
+
+    def _named_params(self) -> dict:
+        """The strategy's trainable arrays under the names the trainer's optimizer uses (``{}`` here;
+        ``"strategy.W"`` for a feature loss, ``"strategy.1.W"`` for term 1 of a CompositeStrategy)."""
+        return {}
 
     # -- plain-data configuration
     def _params(self) -> dict:

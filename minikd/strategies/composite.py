@@ -88,11 +88,60 @@ class CompositeStrategy(DistillationStrategy):
         """True if any component uses the teacher."""
         return any(s.uses_teacher for _, s in self.strategies)
 
+    @property
+    def min_batch_size(self) -> int:
+        """The largest of the components' minimum batch sizes."""
+        return max(s.min_batch_size for _, s in self.strategies)
+
+    @property
+    def required_student_layers(self) -> tuple:
+        """The student hidden layers any component reads, in order, without repeats."""
+        return tuple(dict.fromkeys(k for _, s in self.strategies for k in s.required_student_layers))
+
+    @property
+    def required_teacher_layers(self) -> tuple:
+        """The teacher hidden layers any component reads, in order, without repeats."""
+        return tuple(dict.fromkeys(k for _, s in self.strategies for k in s.required_teacher_layers))
+
     def _check_range(self, dtype) -> None:
         for _, strategy in self.strategies:
             strategy._check_range(dtype)
 
+    def _bind(self, student_sizes, teacher_sizes, classes, prefix="strategy."):
+        """Bind every component; component k keeps its parameters under ``prefix + f"{k}."``."""
+        for k, (_, strategy) in enumerate(self.strategies):
+            try:
+                strategy._bind(student_sizes, teacher_sizes, classes, f"{prefix}{k}.")
+            except ValueError as exc:
+                raise ValueError(f"strategies[{k}]: {exc}") from None
+
+    def _named_params(self) -> dict:
+        return {name: p for _, strategy in self.strategies for name, p in strategy._named_params().items()}
+
+    def _compute_step(self, z, v, labels_kind, labels, student_cache, teacher_hidden):
+        """Step 3 in a trainer: each term's step, weighted and summed (logits, hidden layers, params)."""
+        dz = np.zeros_like(z)
+        soft, hard = 0.0, None
+        parts = {"dhidden": {}, "dparams": {}}
+        for k, (w, strategy) in enumerate(self.strategies):
+            loss_k, dz_k, parts_k = strategy._compute_step(z, v, labels_kind, labels, student_cache, teacher_hidden)
+            dz += w * dz_k
+            soft += w * parts_k["soft"]
+            if parts_k["hard"] is not None:
+                hard = (hard or 0.0) + w * parts_k["hard"]
+            for layer, dH in parts_k.get("dhidden", {}).items():  # two terms on one layer: their gradients add
+                parts["dhidden"][layer] = parts["dhidden"].get(layer, 0.0) + w * dH
+            parts["dparams"].update((name, w * g) for name, g in parts_k.get("dparams", {}).items())
+            parts[f"component_{k}"] = w * loss_k
+        return soft + (hard or 0.0), dz, {"soft": soft, "hard": hard, **parts}
+
     def _compute(self, z, v, labels_kind, labels):
+        if self.required_student_layers or self.required_teacher_layers:
+            raise ValueError(
+                "this CompositeStrategy has terms on hidden layers (student layers "
+                f"{list(self.required_student_layers)}, teacher layers {list(self.required_teacher_layers)}): its "
+                "loss needs the models' hidden layers, which a trainer gives it; loss_and_gradient takes logits only"
+            )
         dz = np.zeros_like(z)
         soft, hard = 0.0, None
         parts = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float_array, check_int
+from ..mlp import check_hidden_index
 from .base import DistillationStrategy
 
 __all__ = ["FeatureDistillationStrategy"]
@@ -62,8 +63,67 @@ class FeatureDistillationStrategy(DistillationStrategy):
         self.teacher_layer = _check_layer(teacher_layer, "teacher_layer")
         self.params = {}
 
+    _prefix = "strategy."  # the trainer's name for params[k] is _prefix + k (set by _bind)
+
     def _params(self) -> dict:
         return {"student_layer": self.student_layer, "teacher_layer": self.teacher_layer}
+
+    @property
+    def required_student_layers(self) -> tuple:
+        """The student hidden layer the loss reads, ``(student_layer,)``, or ``()`` for the logits."""
+        return () if self.student_layer == "logits" else (self.student_layer,)
+
+    @property
+    def required_teacher_layers(self) -> tuple:
+        """The teacher hidden layer the loss reads, ``(teacher_layer,)``, or ``()`` for the logits."""
+        return () if self.teacher_layer == "logits" else (self.teacher_layer,)
+
+    # -- in a trainer
+    def _bind(self, student_sizes, teacher_sizes, classes, prefix="strategy."):
+        """Check both layers against the models and the widths against the loss; build the params."""
+        name = type(self).__name__
+        if self.student_layer == "logits":
+            d_s = classes
+        else:
+            k = check_hidden_index(self.student_layer, student_sizes, f"{name}'s student_layer", "the student")
+            d_s = student_sizes[k]
+        if self.teacher_layer == "logits":
+            d_t = classes
+        elif teacher_sizes is None:
+            raise ValueError(
+                f"{name}(teacher_layer={self.teacher_layer}) reads a hidden layer of the teacher, but this teacher "
+                "cannot give its hidden layers: only an MLP (or a TeacherModelWrapper of one) and an EnsembleTeacher "
+                "of MLPs can (a callable X -> logits has none); use teacher_layer='logits' or an MLP teacher"
+            )
+        else:
+            k = check_hidden_index(self.teacher_layer, teacher_sizes, f"{name}'s teacher_layer", "the teacher")
+            d_t = teacher_sizes[k]
+        try:
+            self._check_widths(d_s, d_t)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (the student's layer {self.student_layer!r} has width {d_s}, the teacher's "
+                             f"layer {self.teacher_layer!r} width {d_t})") from None
+        self._build_params(d_s, d_t)
+        self._prefix = prefix
+
+    def _build_params(self, d_s: int, d_t: int) -> None:
+        """Create the trainable arrays for widths d_s, d_t (default: none)."""
+        return None
+
+    def _named_params(self) -> dict:
+        return {self._prefix + k: v for k, v in self.params.items()}
+
+    def _compute_step(self, z, v, labels_kind, labels, student_cache, teacher_hidden):
+        """Step 3 in a trainer: the loss on the declared layers, its gradient at the student's layer, and
+        the gradients of ``params`` (see :meth:`DistillationStrategy._compute_step`)."""
+        S = z if self.student_layer == "logits" else student_cache.hidden[self.student_layer]  # (B, d_s)
+        T = v if self.teacher_layer == "logits" else teacher_hidden[self.teacher_layer]   # (B, d_t)
+        loss, dS, parts = self._compute(S, T, None, None)
+        dparams = {self._prefix + k: g for k, g in parts["dparams"].items()}
+        if self.student_layer == "logits":
+            return loss, dS, {"soft": loss, "hard": None, "dhidden": {}, "dparams": dparams}
+        return loss, np.zeros_like(z), {"soft": loss, "hard": None, "dhidden": {self.student_layer: dS},
+                                        "dparams": dparams}
 
     # -- public, validated API
     def compute_loss(self, S, T) -> float:

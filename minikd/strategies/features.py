@@ -121,6 +121,10 @@ class HintLoss(FeatureDistillationStrategy):
         self.params["W"] = rng.standard_normal((d_s, d_t)) / np.sqrt(d_s)  # N(0, 1/d_s)
         self.params["b"] = np.zeros(d_t)
 
+    def _build_params(self, d_s: int, d_t: int) -> None:
+        if self.regressor and "W" not in self.params:
+            self._build_regressor(d_s, d_t)
+
     def _check_widths(self, d_s: int, d_t: int) -> None:
         if not self.regressor:
             _check_same_width("HintLoss without a regressor", d_s, d_t)

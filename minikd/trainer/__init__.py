@@ -4,13 +4,15 @@ The loop lives once, in :class:`KnowledgeDistillationTrainerBase`. For each mini
 into the training set) :meth:`~KnowledgeDistillationTrainerBase.train_step` runs, as four lines
 you can put breakpoints on:
 
-1. teacher logits   ``teacher_logits = self.get_teacher_predictions(X_batch, indices)``
-2. student logits   ``student_logits, cache = student._forward_train(X_batch)``
-3. loss             ``loss, dlogits, parts = self.strategy._compute(student_logits, teacher_logits, ...)``
-   (the strategy's math itself: "step into" lands in it)
-4. update           ``grads = student._backward(dlogits, cache)``; ``optimizer._step(student.params, grads)``
+1. teacher outputs  ``teacher_logits, teacher_hidden = self.get_teacher_outputs(X_batch, indices)``
+2. student outputs  ``student_logits, cache = student._forward_train(X_batch)`` (``cache.hidden``)
+3. loss             ``loss, dlogits, parts = self.strategy._compute_step(student_logits, teacher_logits, ...)``
+   (for a logit loss one line that calls ``_compute``, the strategy's math; a feature loss picks its
+   hidden layers there and returns ``parts["dhidden"]`` and ``parts["dparams"]``)
+4. update           ``grads = student._backward(dlogits, cache, parts.get("dhidden")) | parts.get("dparams", {})``;
+   ``optimizer._step(student.params | strategy params, grads)``
 
-Subclasses differ only in where teacher logits come from:
+Subclasses differ only in where teacher outputs come from:
 :class:`KnowledgeDistillationTrainer` asks a frozen teacher (caching its logits by *dataset*
 index, so shuffling cannot mix them up) and :class:`SupervisedTrainer` has no teacher (cross-entropy
 on labels). :class:`SelfDistillationTrainer` runs these two trainers once per generation to distil a
@@ -22,6 +24,7 @@ Modules (each imports only those above it)
 - ``early_stopping`` — :class:`EarlyStopping`;
 - ``run`` — :class:`~minikd.trainer.run.Run`, one ``train`` call's checked arguments and state;
 - ``resume`` — the run's fingerprint, resume checks and checkpoint state (``RunStateMixin``);
+- ``evaluation`` — ``evaluate`` and the per-epoch metrics (``EvaluationMixin``);
 - ``base`` — :class:`KnowledgeDistillationTrainerBase`: ``train`` as the outline of a run, ``train_step``;
 - ``distillation`` — :class:`KnowledgeDistillationTrainer`, :class:`SupervisedTrainer`;
 - ``self_distillation`` — :class:`SelfDistillationTrainer` (born-again networks).

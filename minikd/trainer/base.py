@@ -24,10 +24,17 @@ from .._validation import (
     describe,
 )
 from ..strategies import DistillationStrategy
-from ._helpers import _accuracy, _check_student, _check_X, _label_kind, _print_epoch, _progress_bar
+from ._helpers import _print_epoch, _progress_bar
 from .early_stopping import EarlyStopping
+from .evaluation import EvaluationMixin
 from .resume import RunStateMixin, run_fingerprint
-from .run import Run, check_class_counts, check_step_arguments, check_train_arguments, check_y, learn_teacher_classes
+from .run import (
+    Run,
+    check_class_counts,
+    check_step_arguments,
+    check_train_arguments,
+    learn_teacher_classes,
+)
 
 __all__ = ["KnowledgeDistillationTrainerBase", "StepRecord"]
 
@@ -61,7 +68,7 @@ class StepRecord(NamedTuple):
     batch_size: int
 
 
-class KnowledgeDistillationTrainerBase(RunStateMixin):
+class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
     """The training loop, once: batches, the four-step ``train_step``, epochs, metrics, early
     stopping, callbacks, checkpoints and progress output.
 
@@ -127,14 +134,37 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         """
         raise NotImplementedError
 
+    def get_teacher_hidden(self, X_batch: np.ndarray, indices: np.ndarray | None) -> dict:
+        """The teacher's hidden layers that the strategy reads (``strategy.required_teacher_layers``).
+
+        Parameters
+        ----------
+        X_batch : ndarray of shape (B, D)
+        indices : ndarray of int of shape (B,), or None
+            As for :meth:`get_teacher_predictions`.
+
+        Returns
+        -------
+        dict of int -> ndarray of shape (B, H)
+            Keyed by the layer indices as the strategy declares them (-1 the teacher's last hidden
+            layer); ``{}`` here: a trainer without a teacher has none.
+        """
+        return {}
+
+    def get_teacher_outputs(self, X_batch: np.ndarray, indices: np.ndarray | None) -> tuple:
+        """Step 1 of :meth:`train_step`: ``(logits, hidden)``, from :meth:`get_teacher_predictions` and
+        :meth:`get_teacher_hidden`."""
+        return self.get_teacher_predictions(X_batch, indices), self.get_teacher_hidden(X_batch, indices)
+
     def _begin_train(self, X: np.ndarray, X_val: np.ndarray | None, dtype) -> None:
         """Called once at the start of ``train`` (reset caches here)."""
 
     def _teacher_output_dimension(self) -> int | None:
         return None
 
-    def _validation_teacher_logits(self, X_val: np.ndarray):
-        return self.get_teacher_predictions(X_val, None)
+    def _teacher_hidden_sizes(self) -> tuple | None:
+        """The teacher's hidden widths, or None if it cannot give hidden layers."""
+        return None
 
     # ------------------------------------------------------------------ one step
     def train_step(self, student, X_batch, y_batch, indices, optimizer, validate: bool = True) -> StepRecord:
@@ -165,10 +195,11 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
             X_batch, y_batch, indices = check_step_arguments(self, student, X_batch, y_batch, indices, optimizer)
         y_kind = None if y_batch is None else ("index" if y_batch.ndim == 1 else "prob")  # class indices or rows
 
-        teacher_logits = self.get_teacher_predictions(X_batch, indices)                # 1. (B, C) or None
-        student_logits, cache = student._forward_train(X_batch)                         # 2. (B, C)
-        loss, dlogits, parts = self.strategy._compute(student_logits, teacher_logits, y_kind, y_batch)  # 3.
-        grads = student._backward(dlogits, cache)                                       # 4. dict like params
+        teacher_logits, teacher_hidden = self.get_teacher_outputs(X_batch, indices)    # 1. (B, C) or None; {k: (B, H)}
+        student_logits, cache = student._forward_train(X_batch)                         # 2. (B, C); cache.hidden
+        loss, dlogits, parts = self.strategy._compute_step(student_logits, teacher_logits, y_kind, y_batch,
+                                                           cache, teacher_hidden)     # 3. a logit loss: _compute
+        grads = student._backward(dlogits, cache, parts.get("dhidden")) | parts.get("dparams", {})  # 4.
 
         # One pass over the gradients gives both StepRecord.grad_norm and the divergence check
         # (a non-finite entry makes the norm inf or NaN): about 1-3 % of a step, measured in
@@ -176,7 +207,7 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise TrainingDivergedError(f"the loss ({loss}) or the gradient norm ({grad_norm}) is not finite")
-        optimizer._step(student.params, grads)
+        optimizer._step(student.params | self.strategy._named_params(), grads)  # the student's and the strategy's
         return StepRecord(loss, parts.get("soft"), parts.get("hard"), student_logits,
                           teacher_logits, dlogits, grad_norm, X_batch.shape[0])
 
@@ -257,7 +288,7 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         if manager is not None:
             manager.begin(None if resume_from is None else first_epoch - 1)
         if run.X_val is not None:
-            run.val_teacher = self._validation_teacher_logits(run.X_val)
+            run.val_teacher = self.get_teacher_outputs(run.X_val, None)  # (logits, hidden), once per run
         for cb in run.callbacks:
             if hasattr(cb, "on_train_begin"):
                 cb.on_train_begin(self, run.logs)
@@ -268,12 +299,14 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         run.epoch_started = time.perf_counter()
         X, y, n, batch_size = run.X, run.y, run.X.shape[0], run.batch_size
         n_batches = -(-n // batch_size)
+        if n_batches > 1 and 0 < n % batch_size < self.strategy.min_batch_size:
+            n_batches -= 1  # a last batch too small for the loss (RKD's angles need 3) joins the one before
         bar = run.verbose >= 2 and sys.stdout.isatty()
         perm = self.rng.permutation(n)
         sums = {"loss": 0.0, "soft": None, "hard": None}  # sample-weighted: sum of batch mean x batch size
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for b in range(n_batches):
-                idx = perm[b * batch_size:(b + 1) * batch_size]  # the batch's dataset indices
+                idx = perm[b * batch_size:(b + 1) * batch_size if b < n_batches - 1 else n]  # dataset indices
                 try:
                     rec = self.train_step(run.student, X[idx], None if y is None else y[idx], idx, run.optimizer,
                                           validate=False)
@@ -316,7 +349,7 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
         logs["epoch_time"] = history.epoch_time[-1]
         stop = False
         if self.use_early_stopping:
-            stop = self.early_stopping.update(epoch, logs[run.monitor], run.student.params)
+            stop = self.early_stopping.update(epoch, logs[run.monitor], run.params)  # the student's and the strategy's
         history.best_epoch = self.early_stopping.best_epoch if self.use_early_stopping else epoch
         if run.verbose:
             _print_epoch(epoch, run.epochs, logs, bar=run.verbose >= 2)
@@ -334,48 +367,11 @@ class KnowledgeDistillationTrainerBase(RunStateMixin):
     def _finish_run(self, run: Run) -> History:
         """Put the best weights back (early stopping) and tell the callbacks; return the history."""
         if self.use_early_stopping:
-            self.early_stopping.restore(run.student.params)
+            self.early_stopping.restore(run.params)
         for cb in run.callbacks:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self, run.logs)
         return run.history
-
-    # ------------------------------------------------------------------ evaluation
-    def _metrics(self, student, X, y, teacher_logits) -> dict:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            logits, _ = student._forward_train(X)
-            y_kind = _label_kind(y)
-            loss, _, _ = self.strategy._loss_and_gradient(logits, teacher_logits, y_kind, y)
-        out = {"loss": float(loss), "accuracy": None if y is None else _accuracy(logits, y_kind, y),
-               "teacher_agreement": None}
-        if teacher_logits is not None:
-            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == teacher_logits.argmax(1)))
-        return out
-
-    def evaluate(self, student, X, y=None) -> dict:
-        """Loss, accuracy and teacher agreement of ``student`` on (X, y).
-
-        Parameters
-        ----------
-        student : MLP
-        X : array_like of shape (N, D)
-        y : array_like of shape (N,) or (N, C), optional
-
-        Returns
-        -------
-        dict
-            ``loss`` (the strategy's loss, with labels if given), ``accuracy`` (None without y),
-            ``teacher_agreement`` (share of samples where student and teacher argmax agree; None
-            without a teacher).
-        """
-        _check_student(student)
-        X = _check_X(X, "X", student)
-        with blas_threads_for(student, X.shape[0]):  # one BLAS thread for a small model (minikd/_threads.py)
-            learn_teacher_classes(self, X)
-            check_class_counts(self, student)  # class counts before labels
-            y = check_y(self, y, "y", X.shape[0], student)
-            teacher_logits = self.get_teacher_predictions(X, None)
-            return self._metrics(student, X, y, teacher_logits)
 
     def get_config(self) -> dict:
         """Plain-data settings (stored in checkpoints and compared on resume)."""

@@ -34,7 +34,9 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         sample per ``train`` call instead of once per sample per epoch (memory: N x C floats
         of the student's dtype). The strategy computes the teacher's softened distribution from
         the batch's logits in every step, so that step 3 is the loss's formula and nothing else
-        (precomputing it once per run saved 7-9 % of a digits run: benchmarks/README.md).
+        (precomputing it once per run saved 7-9 % of a digits run: benchmarks/README.md). The
+        teacher's hidden layers that the strategy reads (``strategy.required_teacher_layers``) are
+        cached with them: N x H floats per layer of width H.
 
     Examples
     --------
@@ -59,6 +61,8 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         self.teacher = as_teacher(teacher)
         self.cache_teacher_logits = check_bool(cache_teacher_logits, "cache_teacher_logits")
         self._cache = None
+        self._hidden_cache = {}  # {layer as the strategy declares it: (N, H)}
+        self._teacher_layers = tuple(self.strategy.required_teacher_layers)
 
     #: Rows per teacher call when the cache is filled (a fixed chunking of the data set, so the
     #: cached logits do not depend on how batches happen to be shuffled: resuming is bit-exact).
@@ -66,6 +70,9 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
 
     def _teacher_output_dimension(self):
         return self.teacher.output_dimension
+
+    def _teacher_hidden_sizes(self):
+        return getattr(self.teacher, "hidden_sizes", None)  # None for a callable or a custom TeacherModel
 
     def _teacher_fingerprint(self, X) -> str:
         """A hash of the teacher's parameters when it is an MLP or an ensemble of MLPs (with the
@@ -79,11 +86,16 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
     def _begin_train(self, X, X_val, dtype) -> None:
         """Run the teacher once over the training set (in fixed chunks) and keep its logits."""
         self._dtype = dtype
-        self._cache = None
+        self._cache, self._hidden_cache = None, {}
         if self.cache_teacher_logits:
-            chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size], dtype=dtype)
-                      for i in range(0, X.shape[0], self.teacher_chunk_size)]
+            starts = range(0, X.shape[0], self.teacher_chunk_size)
+            chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size], dtype=dtype) for i in starts]
             self._cache = np.concatenate(chunks).astype(dtype, copy=False)  # (N, C)
+            if self._teacher_layers:  # a second pass of the teacher, for the hidden layers the strategy reads
+                chunks = [self.teacher.get_hidden(X[i:i + self.teacher_chunk_size], self._teacher_layers, dtype=dtype)
+                          for i in starts]
+                self._hidden_cache = {k: np.concatenate([c[j] for c in chunks])  # (N, H) per layer
+                                      for j, k in enumerate(self._teacher_layers)}
 
     def get_teacher_predictions(self, X_batch, indices):
         """Teacher logits of a batch: looked up by dataset index when cached, else computed.
@@ -109,6 +121,29 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         if indices is None or self._cache is None:
             return self.teacher.get_logits(X_batch, dtype=self._dtype)  # checked after the cast
         return self._cache[indices]  # (B, C), the rows of the batch's samples
+
+    def get_teacher_hidden(self, X_batch, indices):
+        """The teacher's hidden layers that the strategy reads, looked up by dataset index when cached.
+
+        Parameters
+        ----------
+        X_batch : ndarray of shape (B, D)
+        indices : ndarray of int of shape (B,), or None
+            As for :meth:`get_teacher_predictions`.
+
+        Returns
+        -------
+        dict of int -> ndarray of shape (B, H)
+            ``{k: hidden layer k}`` for each k of ``strategy.required_teacher_layers`` (as declared:
+            -1 the teacher's last hidden layer), in the student's dtype during training; ``{}`` for a
+            strategy that reads no hidden layer (the teacher is then not asked).
+        """
+        if not self._teacher_layers:
+            return {}
+        if indices is None or self._cache is None:
+            hidden = self.teacher.get_hidden(X_batch, self._teacher_layers, dtype=self._dtype)
+            return dict(zip(self._teacher_layers, hidden, strict=True))
+        return {k: h[indices] for k, h in self._hidden_cache.items()}  # (B, H) rows of the batch's samples
 
 
 class SupervisedTrainer(KnowledgeDistillationTrainerBase):

@@ -15,10 +15,12 @@ from .._run_state import (
     FINGERPRINT_KEYS,
     History,
     TrainingDivergedError,
+    check_arrays_like,
     check_early_stopping_state,
     check_history_state,
     check_rng_state,
     hash_array,
+    param_spec,
 )
 from .._validation import describe
 from .._version import __version__
@@ -95,7 +97,7 @@ def checkpoint_state(trainer, epoch: int, run) -> dict:
     """
     config, student, optimizer = trainer.checkpoint_config, run.student, run.optimizer
     optimizer_state = optimizer.state_dict()
-    _check_finite_state(epoch, student.params, optimizer_state)
+    _check_finite_state(epoch, {**student.params, **trainer.strategy._named_params()}, optimizer_state)
     return {
         "minikd_version": __version__,
         "epoch": int(epoch),
@@ -150,7 +152,7 @@ def _short(value) -> str:
 
 def _check_finite_state(epoch: int, params: dict, optimizer_state: dict) -> None:
     """Refuse to checkpoint a diverged state (load_checkpoint and resume would reject it)."""
-    arrays = [(f"the student's params[{k!r}]", v) for k, v in params.items()]
+    arrays = [(f"params[{k!r}]", v) for k, v in params.items()]
     for buffer_name, buffers in optimizer_state.get("buffers", {}).items():
         arrays += [(f"the optimizer's {buffer_name!r} state for {k!r}", v) for k, v in buffers.items()]
     for what, arr in arrays:
@@ -175,7 +177,9 @@ class RunStateMixin:
             ``config`` (:meth:`get_config`), ``rng_state`` (the shuffling generator's state),
             ``early_stopping`` (:meth:`EarlyStopping.state_dict`), ``history``
             (:meth:`History.to_dict`) and ``fingerprint`` (what defines the run's data and teacher,
-            see :func:`minikd.trainer.resume.run_fingerprint`; None outside a checkpointed or resumed run).
+            see :func:`minikd.trainer.resume.run_fingerprint`; None outside a checkpointed or resumed run)
+            and ``strategy_params`` (copies of the strategy's trained arrays, e.g. HintLoss's regressor, under
+            the optimizer's names ``"strategy.W"``; ``{}`` for a loss without parameters).
         """
         return {
             "config": self.get_config(),
@@ -183,10 +187,11 @@ class RunStateMixin:
             "early_stopping": self.early_stopping.state_dict(),
             "history": (self.history or History()).to_dict(),
             "fingerprint": getattr(self, "_fingerprint", None),
+            "strategy_params": {k: v.copy() for k, v in self.strategy._named_params().items()},
         }
 
     def load_state_dict(self, state) -> None:
-        """Restore the random generator, early stopping and history saved by :meth:`state_dict`.
+        """Restore the random generator, early stopping, history and strategy parameters saved by :meth:`state_dict`.
 
         The settings in ``state["config"]`` are not applied: they are compared with this trainer's
         own on resume (a different strategy or seed would not continue the same run).
@@ -197,8 +202,11 @@ class RunStateMixin:
             If ``state`` does not follow the schema of :meth:`state_dict`; nothing is changed then.
         """
         if not isinstance(state, dict) or set(state) != {"config", "rng_state", "early_stopping", "history",
-                                                           "fingerprint"}:
+                                                           "fingerprint", "strategy_params"}:
             raise ValueError(f"state must be a dict from state_dict(), got {describe(state)}")
+        mine = self.strategy._named_params()  # built at train() entry (HintLoss's regressor once widths are known)
+        check_arrays_like(state["strategy_params"], "state['strategy_params'] (the strategy's trained arrays)",
+                          param_spec(mine))
         epochs = state["history"].get("epochs") if isinstance(state["history"], dict) else None
         epoch = len(epochs) if isinstance(epochs, list) else -1
         history = check_history_state(state["history"], "state['history']", epoch)
@@ -210,6 +218,8 @@ class RunStateMixin:
         self.rng.bit_generator.state = state["rng_state"]
         self.early_stopping.load_state_dict(state["early_stopping"])
         self.history = history
+        for name, value in state["strategy_params"].items():
+            mine[name][...] = value  # in place: the strategy and the optimizer hold these arrays
 
     def _teacher_fingerprint(self, X) -> str | None:
         """A hash that identifies the teacher (None: no teacher)."""

@@ -12,7 +12,7 @@ from .._validation import check_int, check_labels, describe
 from ..optim import SGD
 from ._helpers import _check_callbacks, _check_optimizer, _check_student, _check_X, _label_kind
 
-__all__ = ["Run", "check_train_arguments", "check_step_arguments", "check_y", "check_class_counts",
+__all__ = ["Run", "bind_strategy", "check_train_arguments", "check_step_arguments", "check_y", "check_class_counts",
            "learn_teacher_classes"]
 
 
@@ -34,10 +34,15 @@ class Run:
     verbose : int
     monitor : {"val_loss", "loss"}
         What early stopping watches.
+    params : dict of str -> ndarray
+        What the optimizer updates: the student's parameters ("W1", "b1", ...) and the strategy's
+        (``"strategy.W"``, ``"strategy.1.W"``, ...: see ``DistillationStrategy._named_params``), the
+        same arrays (not copies). Early stopping keeps and restores all of them.
     history : History
         The run's history (replaced by the checkpoint's on resume).
-    val_teacher : ndarray of shape (M, C), or None
-        The teacher's logits of the validation set, computed once per run.
+    val_teacher : tuple (ndarray of shape (M, C) or None, dict of int -> ndarray of shape (M, H)), or None
+        The teacher's outputs on the validation set (logits and the required hidden layers), computed
+        once per run.
     logs : dict
         The last epoch's metrics (what callbacks receive).
     epoch_started : float
@@ -56,8 +61,9 @@ class Run:
     callbacks: tuple
     verbose: int
     monitor: str
+    params: dict = field(default_factory=dict)
     history: History = field(default_factory=History)
-    val_teacher: np.ndarray | None = None
+    val_teacher: tuple | None = None
     logs: dict = field(default_factory=dict)
     epoch_started: float = 0.0
 
@@ -79,11 +85,16 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if batch_size > n:
         raise ValueError(f"batch_size must be at most the number of training samples ({n}), got {batch_size}")
+    smallest = trainer.strategy.min_batch_size
+    if batch_size < smallest:
+        raise ValueError(f"batch_size must be at least {smallest} for {type(trainer.strategy).__name__} (its "
+                         f"loss compares samples within a batch), got {batch_size}")
     if optimizer is None:
         optimizer = SGD(learning_rate=0.01, momentum=0.9)
     _check_optimizer(optimizer)
+    params = bind_strategy(trainer, student)
     if resume_from is None:  # a resume replaces the optimizer's state with the checkpoint's
-        optimizer.check_params(student.params, stacklevel=4)  # a warning points at the call of train()
+        optimizer.check_params(params, stacklevel=4)  # a warning points at the call of train()
     verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
     callbacks = _check_callbacks(callbacks)
     X_val = y_val = None
@@ -93,20 +104,41 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
         X_val = _check_X(validation_data[0], "validation_data[0] (X_val)", student)
         _, y_val = check_labels(validation_data[1], "validation_data[1] (y_val)", X_val.shape[0],
                                 student.output_dim, student.dtype)
+        if X_val.shape[0] < smallest:
+            raise ValueError(f"validation_data must hold at least {smallest} samples for "
+                             f"{type(trainer.strategy).__name__} (its loss compares samples), got {X_val.shape[0]}")
     trainer.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
     if trainer.use_early_stopping and X_val is None:
         warnings.warn("early stopping without validation_data monitors the training loss", UserWarning, stacklevel=3)
     return Run(student, X, y, _label_kind(y), epochs, batch_size, optimizer, X_val, y_val, callbacks, verbose,
-               monitor="val_loss" if X_val is not None else "loss")
+               monitor="val_loss" if X_val is not None else "loss", params=params)
+
+
+def bind_strategy(trainer, student) -> dict:
+    """Check the strategy's layers and widths against the student and the teacher, build its trainable
+    arrays (HintLoss's regressor), and return what the optimizer updates: the student's parameters and
+    the strategy's, ``{"W1": ..., "b1": ..., "strategy.W": ...}``.
+
+    Raises
+    ------
+    ValueError
+        For a hidden-layer index outside a model's layers, widths the loss cannot compare, or a
+        strategy that reads the teacher's hidden layers with a teacher that cannot give them.
+    """
+    trainer.strategy._bind(student.hidden_sizes, trainer._teacher_hidden_sizes(), student.output_dim)
+    return {**student.params, **trainer.strategy._named_params()}
 
 
 def check_step_arguments(trainer, student, X_batch, y_batch, indices, optimizer):
     """Validate the arguments of ``trainer.train_step`` (with ``validate=True``); return X_batch, y_batch, indices."""
     _check_student(student)
     _check_optimizer(optimizer)
-    optimizer.check_params(student.params)
+    optimizer.check_params(bind_strategy(trainer, student))
     X_batch = _check_X(X_batch, "X_batch", student)
     n = X_batch.shape[0]
+    if n < trainer.strategy.min_batch_size:
+        raise ValueError(f"X_batch must hold at least {trainer.strategy.min_batch_size} samples for "
+                         f"{type(trainer.strategy).__name__}, got {n}")
     learn_teacher_classes(trainer, X_batch)
     check_class_counts(trainer, student)  # class counts before labels: y is checked against the student's C
     y_batch = check_y(trainer, y_batch, "y_batch", n, student)
