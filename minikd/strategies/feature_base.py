@@ -166,16 +166,11 @@ class FeatureDistillationStrategy(DistillationStrategy):
             raise ValueError(f"{type(self).__name__} needs batches of at least {self.min_batch_size} samples, "
                              f"got N = {S.shape[0]}")
         self._check_widths(S.shape[1], T.shape[1])
-        if T.dtype != S.dtype:
-            dtype = np.result_type(S, T)
-            S64, T64 = S.astype(dtype, copy=False), T.astype(dtype, copy=False)
-        else:
-            S64, T64 = S, T
         with np.errstate(over="ignore", invalid="ignore"):
-            loss, dS, parts = self._compute(S64, T64, None, None)
+            loss, dS, parts = self._loss_and_gradient(S, T)  # in the common dtype; dS in S's
         if not (np.isfinite(loss) and np.isfinite(dS).all()):
             raise ValueError(f"{type(self).__name__} overflowed for these inputs (loss {loss!r}); rescale S and T")
-        return loss, dS.astype(S.dtype, copy=False), parts.get("dparams", {})
+        return loss, dS, parts.get("dparams", {})
 
     def _check_widths(self, d_s: int, d_t: int) -> None:
         """ValueError if the loss cannot compare widths d_s and d_t (default: any widths)."""
