@@ -71,6 +71,10 @@ class History:
         validation samples on which the student's and teacher's argmax agree.
     epoch_time : list of float
         Wall-clock seconds per epoch.
+    learning_rate, temperature : list of float
+        The optimizer's learning rate and the strategy's temperature that each epoch used (they change
+        when given as a :mod:`minikd.schedules` schedule); None where the optimizer has no
+        ``learning_rate`` or the run was saved before these were recorded.
     best_epoch : int or None
         The epoch with the best monitored value (early stopping), else the last epoch.
     stopped_epoch : int or None
@@ -85,6 +89,8 @@ class History:
     val_accuracy: list = field(default_factory=list)
     teacher_agreement: list = field(default_factory=list)
     epoch_time: list = field(default_factory=list)
+    learning_rate: list = field(default_factory=list)
+    temperature: list = field(default_factory=list)
     best_epoch: int | None = None
     stopped_epoch: int | None = None
 
@@ -106,7 +112,8 @@ class History:
 
 
 _HISTORY_LISTS = ("epochs", "loss", "soft_loss", "hard_loss", "val_loss", "val_accuracy",
-                  "teacher_agreement", "epoch_time")
+                  "teacher_agreement", "epoch_time", "learning_rate", "temperature")
+_RECORDED_LATER = ("learning_rate", "temperature")  # absent from files written before schedules
 _VALIDATION_LISTS = ("val_loss", "val_accuracy", "teacher_agreement")
 
 #: The keys of a run's fingerprint (see ``KnowledgeDistillationTrainerBase`` in minikd.trainer).
@@ -219,6 +226,8 @@ def check_history_state(state, where: str, epoch: int) -> History:
     ``best_epoch`` None or in [1, epoch]; ``stopped_epoch`` None or ``epoch``.
     """
     keys = tuple(History().__dict__)
+    if isinstance(state, dict) and isinstance(state.get("epochs"), list):
+        state = {**{k: [None] * len(state["epochs"]) for k in _RECORDED_LATER}, **state}
     check_dict(state, where, keys)
     if state["epochs"] != list(range(1, epoch + 1)) or not all(type(e) is int for e in state["epochs"]):
         raise ValueError(f"{where}['epochs'] must be [1, ..., {epoch}] (the completed epochs), "
@@ -227,6 +236,8 @@ def check_history_state(state, where: str, epoch: int) -> History:
     _check_number_list(state["epoch_time"], f"{where}['epoch_time']", epoch, optional_entries=False, finite=True)
     for name in ("soft_loss", "hard_loss"):
         _check_number_list(state[name], f"{where}[{name!r}]", epoch, optional_entries=True)
+    for name in _RECORDED_LATER:
+        _check_number_list(state[name], f"{where}[{name!r}]", epoch, optional_entries=True, finite=True)
     n_val = len(state["val_loss"]) if isinstance(state["val_loss"], list) else -1
     for name in _VALIDATION_LISTS:
         _check_number_list(state[name], f"{where}[{name!r}]", 0 if n_val == 0 else epoch, optional_entries=True)

@@ -43,6 +43,7 @@ from ._validation import (
     check_positive_float,
     describe,
 )
+from .schedules import ScheduledHyperparameters, fraction_at_every_epoch, from_config_value, positive_at_every_epoch
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -53,6 +54,11 @@ STATE_FORMAT_VERSION = 1
 def _check_beta(value, name: str) -> float:
     """A decay rate in [0, 1)."""
     return check_fraction(value, name, high_open=True)
+
+
+def _positive_fraction_at_every_epoch(schedule, epochs: int, name: str) -> None:
+    """A Nesterov momentum's rule: in (0, 1) at every epoch."""
+    schedule.check_range(epochs, name, 0.0, 1.0, low_open=True)
 
 
 #: Largest block of a parameter, in bytes, that an update processes at once (see _row_blocks).
@@ -76,7 +82,7 @@ def _row_blocks(W: np.ndarray):
     return [slice(start, start + rows) for start in range(0, W.shape[0], rows)]
 
 
-class Optimizer:
+class Optimizer(ScheduledHyperparameters):
     """Base class: validation, hyperparameters and (de)serialisation of the per-parameter state.
 
     Subclasses set ``_buffer_names`` (the per-parameter arrays they keep, e.g. ``("momentum",)``),
@@ -124,19 +130,22 @@ class Optimizer:
     # ------------------------------------------------------------------ hyperparameters
     @property
     def learning_rate(self) -> float:
-        """Step size, a finite float > 0 (validated on assignment)."""
+        """Step size, a finite float > 0 (validated on assignment). May be set to a
+        :class:`~minikd.schedules.Schedule`: it then reads as the current epoch's value (epoch 1's
+        outside ``train``), and every epoch's value is checked at ``train()`` entry."""
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        self._learning_rate = check_positive_float(value, "learning_rate")
+        self._set_hyperparameter("learning_rate", value, check_positive_float, positive_at_every_epoch)
 
     def get_config(self) -> dict:
-        """Hyperparameters as plain numbers/bools; ``type(self)(**config)`` rebuilds them."""
-        return {"learning_rate": self.learning_rate}
+        """Hyperparameters as plain data (a schedule as its config dict); :meth:`load_state_dict`
+        rebuilds them."""
+        return self._with_schedules({"learning_rate": self.learning_rate})
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        args = ", ".join(f"{k}={from_config_value(v)!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ the update
@@ -423,6 +432,7 @@ def _check_state(optimizer, state) -> tuple[dict, int, dict]:
             f"state['config'] must be a dict with the keys {sorted(optimizer.get_config())}, "
             f"got {describe(config)}"
         )
+    config = {k: from_config_value(v) for k, v in config.items()}  # a schedule's config -> the schedule
     type(optimizer)(**config)  # validates every hyperparameter before anything changes
     t = check_int(state["t"], "state['t']", minimum=0)
     buffers = state["buffers"]
@@ -505,20 +515,22 @@ class SGD(Optimizer):
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(learning_rate)
-        self._momentum = _check_beta(momentum, "momentum")
         check_bool(nesterov, "nesterov")
+        self._set_hyperparameter("momentum", momentum, _check_beta,
+                                 _positive_fraction_at_every_epoch if nesterov else fraction_at_every_epoch)
         if nesterov and self._momentum == 0.0:
             raise ValueError(f"nesterov=True requires momentum > 0, got momentum={momentum!r}")
         self._nesterov = bool(nesterov)
         self._weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
 
-    momentum = property(lambda self: self._momentum, doc="Momentum factor in [0, 1).")
+    momentum = property(lambda self: self._momentum, doc="Momentum factor in [0, 1) (the current epoch's, "
+                                                          "if given as a schedule).")
     nesterov = property(lambda self: self._nesterov, doc="Whether Nesterov momentum is used.")
     weight_decay = property(lambda self: self._weight_decay, doc="L2 coefficient >= 0.")
 
     def get_config(self) -> dict:
-        return {"learning_rate": self.learning_rate, "momentum": self._momentum,
-                "nesterov": self._nesterov, "weight_decay": self._weight_decay}
+        return self._with_schedules({"learning_rate": self.learning_rate, "momentum": self._momentum,
+                                     "nesterov": self._nesterov, "weight_decay": self._weight_decay})
 
     def _step(self, params: dict, grads: dict) -> None:
         lr, m, wd = self._learning_rate, self._momentum, self._weight_decay
@@ -591,8 +603,8 @@ class Adam(Optimizer):
     weight_decay = property(lambda self: self._weight_decay, doc="L2 coefficient >= 0.")
 
     def get_config(self) -> dict:
-        return {"learning_rate": self.learning_rate, "beta1": self._beta1, "beta2": self._beta2,
-                "eps": self._eps, "weight_decay": self._weight_decay}
+        return self._with_schedules({"learning_rate": self.learning_rate, "beta1": self._beta1,
+                                     "beta2": self._beta2, "eps": self._eps, "weight_decay": self._weight_decay})
 
     def _step(self, params: dict, grads: dict) -> None:
         b1, b2, eps, wd = self._beta1, self._beta2, self._eps, self._weight_decay

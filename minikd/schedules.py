@@ -357,3 +357,57 @@ def schedule_from_config(config) -> Schedule:
             f"got missing {missing} and unknown {unknown}"
         )
     return _SCHEDULES[name](**{k: config[k] for k in _ARGUMENTS[name]})
+
+
+# ----------------------------------------------------------------------------- scheduled hyperparameters
+class ScheduledHyperparameters:
+    """Mixin of the optimizers and strategies: hyperparameters given as a number or as a :class:`Schedule`.
+
+    A scheduled hyperparameter ``name`` keeps its current value in ``self._<name>`` (what the math
+    reads, so the formulas never see a schedule) and its schedule in ``self._schedules[name]``. The
+    public property reads the current value: epoch 1's until a trainer moves it, each epoch's during
+    ``train`` (:meth:`_set_epoch`, once per epoch) and epoch 1's again after it.
+    """
+
+    def _set_hyperparameter(self, name: str, value, check, rule) -> None:
+        """Set ``name`` to a number (``check(value, name)`` validates it) or to a schedule (epoch 1's value is
+        checked now, every epoch's by ``rule(schedule, epochs, name)`` at ``train()`` entry)."""
+        schedules = self.__dict__.setdefault("_schedules", {})
+        if isinstance(value, Schedule):
+            current = check(value(1), name)
+            schedules[name] = (value, rule)
+        else:
+            current = check(value, name)
+            schedules.pop(name, None)
+        setattr(self, "_" + name, current)
+
+    def _check_schedules(self, epochs: int) -> None:
+        """ValueError naming the epoch and the value if a schedule leaves its hyperparameter's range
+        in any of the run's epochs ``1..epochs`` (called at ``train()`` entry)."""
+        for name, (schedule, rule) in self.__dict__.get("_schedules", {}).items():
+            rule(schedule, epochs, name)
+
+    def _set_epoch(self, epoch: int) -> None:
+        """Put every scheduled hyperparameter at its value for ``epoch`` (1-based)."""
+        for name, (schedule, _) in self.__dict__.get("_schedules", {}).items():
+            setattr(self, "_" + name, schedule(epoch))
+
+    def _with_schedules(self, config: dict) -> dict:
+        """``config`` with each scheduled hyperparameter's value replaced by its schedule's plain-data config."""
+        schedules = self.__dict__.get("_schedules", {})
+        return {k: (schedules[k][0].get_config() if k in schedules else v) for k, v in config.items()}
+
+
+def positive_at_every_epoch(schedule: Schedule, epochs: int, name: str) -> None:
+    """The rule of a learning rate or a temperature: finite and > 0 at every epoch."""
+    schedule.check_positive(epochs, name)
+
+
+def fraction_at_every_epoch(schedule: Schedule, epochs: int, name: str) -> None:
+    """The rule of a momentum: in [0, 1) at every epoch."""
+    schedule.check_range(epochs, name, 0.0, 1.0)
+
+
+def from_config_value(value):
+    """A hyperparameter read back from a config: a schedule's config (a dict) becomes the schedule."""
+    return schedule_from_config(value) if isinstance(value, dict) else value

@@ -30,6 +30,7 @@ from .._validation import describe
 from ..layers import ACTIVATIONS
 from ..mlp import MLP
 from ..optim import SGD, Adam
+from ..schedules import Schedule, from_config_value
 from .config import CHECKPOINT_METRICS, CheckpointError
 
 __all__ = ["Checkpoint"]
@@ -159,8 +160,9 @@ def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:
     _require(isinstance(config, dict) and isinstance(config.get("name"), str), f"{where}['config']",
              "a dict with the optimizer's class 'name' and hyperparameters", config)
     hyper = {k: v for k, v in config.items() if k != "name"}
-    _require(all(v is None or type(v) in (bool, int, float, str) for v in hyper.values()), f"{where}['config']",
-             "a dict of plain hyperparameters (numbers, bools, strings, None)", config)
+    _require(all(v is None or type(v) in (bool, int, float, str) or _is_schedule_config(v) for v in hyper.values()),
+             f"{where}['config']", "a dict of plain hyperparameters (numbers, bools, strings, None, or a schedule's "
+             "config)", config)
     check_dict(state, f"{where}['state']", ("format_version", "type", "config", "t", "buffers"))
     _require(state["type"] == config["name"], f"{where}['state']['type']", repr(config["name"]), state["type"])
     _require(state["config"] == hyper, f"{where}['state']['config']", f"equal to {where}['config'] without 'name'",
@@ -175,7 +177,7 @@ def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:
             check_dict(buffers, at)
     if config["name"] in _OPTIMIZERS:
         try:
-            _OPTIMIZERS[config["name"]](**hyper).load_state_dict(state)
+            _OPTIMIZERS[config["name"]](**{k: from_config_value(v) for k, v in hyper.items()}).load_state_dict(state)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where} is not a valid {config['name']} state: {exc}") from None
     return config, state
@@ -206,6 +208,14 @@ def _check_trainer_state(value, where: str, epoch: int, spec: dict | None):
     if value["fingerprint"] is not None:
         check_fingerprint(value["fingerprint"], f"{where}['fingerprint']")
     return history
+
+
+def _is_schedule_config(value) -> bool:
+    """A schedule's plain-data config (rebuilt by ``schedule_from_config``, which knows only minikd's four)."""
+    try:
+        return isinstance(value, dict) and isinstance(from_config_value(value), Schedule)
+    except (TypeError, ValueError):
+        return False
 
 
 def _require(ok: bool, where: str, rule: str, value) -> None:

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .._validation import check_float_array, check_fraction, check_labels, check_positive_float, describe
+from ..schedules import ScheduledHyperparameters, from_config_value, positive_at_every_epoch
 
 __all__ = ["DistillationStrategy", "strategy_from_config"]
 
@@ -18,7 +19,7 @@ _REGISTRY: dict[str, type] = {}
 
 
 # ----------------------------------------------------------------------------- the base class
-class DistillationStrategy(ABC):
+class DistillationStrategy(ScheduledHyperparameters, ABC):
     """Base class of the distillation losses (the seed library's ``IDistillationStrategy``).
 
     Parameters
@@ -84,7 +85,19 @@ class DistillationStrategy(ABC):
 
     @temperature.setter
     def temperature(self, value) -> None:
-        self._temperature = check_positive_float(value, "temperature")
+        # a Schedule is accepted (a temperature curriculum): it reads as the current epoch's value
+        self._set_hyperparameter("temperature", value, check_positive_float, positive_at_every_epoch)
+
+    def _check_schedules(self, epochs: int, dtype=None) -> None:
+        """ValueError if a scheduled temperature leaves (0, inf) in epochs ``1..epochs``; with ``dtype``, also
+        :meth:`_check_range`'s warning for every epoch's temperature (called at ``train()`` entry)."""
+        super()._check_schedules(epochs)
+        schedule = self.__dict__.get("_schedules", {}).get("temperature")
+        if dtype is not None and schedule is not None:
+            for value in sorted(set(schedule[0].values(epochs))):
+                self._temperature = value
+                self._check_range(dtype)
+            self._set_epoch(1)
 
     @property
     def alpha(self) -> float:
@@ -284,8 +297,8 @@ class DistillationStrategy(ABC):
         :func:`strategy_from_config` rebuilds an equal strategy from it (checkpoints store this,
         never the object).
         """
-        return {"name": type(self).__name__, "temperature": self.temperature, "alpha": self.alpha,
-                **self._params()}
+        return self._with_schedules({"name": type(self).__name__, "temperature": self.temperature,
+                                     "alpha": self.alpha, **self._params()})
 
     @classmethod
     def _from_config(cls, params: dict):
@@ -297,10 +310,11 @@ class DistillationStrategy(ABC):
                 f"config for {cls.__name__} has unknown key(s) {unknown}; "
                 f"accepted: {sorted(accepted)}"
             )
-        return cls(**{k: params[k] for k in params if k in accepted})
+        return cls(**{k: from_config_value(params[k]) if k == "temperature" else params[k]
+                      for k in params if k in accepted})
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        args = ", ".join(f"{k}={from_config_value(v)!r}" for k, v in self._with_schedules(self._params()).items())
         return f"{type(self).__name__}({args})"
 
 

@@ -107,6 +107,14 @@ class CompositeStrategy(DistillationStrategy):
         for _, strategy in self.strategies:
             strategy._check_range(dtype)
 
+    def _check_schedules(self, epochs: int, dtype=None) -> None:
+        for _, strategy in self.strategies:
+            strategy._check_schedules(epochs, dtype)
+
+    def _set_epoch(self, epoch: int) -> None:
+        for _, strategy in self.strategies:
+            strategy._set_epoch(epoch)
+
     def _bind(self, student_sizes, teacher_sizes, classes, prefix="strategy."):
         """Bind every component; component k keeps its parameters under ``prefix + f"{k}."``."""
         for k, (_, strategy) in enumerate(self.strategies):
@@ -156,6 +164,14 @@ class CompositeStrategy(DistillationStrategy):
 
     def _params(self) -> dict:
         return {"strategies": [[w, s.get_config()] for w, s in self.strategies]}
+
+    def get_config(self) -> dict:
+        """``{"name", "temperature", "alpha", "strategies": [[weight, config], ...]}``; ``temperature`` and
+        ``alpha`` are the first component's as its config gives them (a schedule's config when scheduled, so
+        the config does not change from epoch to epoch)."""
+        first = self.strategies[0][1].get_config()
+        return {"name": type(self).__name__, "temperature": first["temperature"], "alpha": first["alpha"],
+                **self._params()}
 
     @classmethod
     def _from_config(cls, params: dict):

@@ -263,6 +263,8 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
                         break
                 return self._finish_run(run)  # the best weights back, on_train_end
             finally:
+                self.strategy._set_epoch(1)  # outside train, a schedule reads as its epoch-1 value
+                run.optimizer._set_epoch(1)
                 if manager is not None:
                     manager.release()
 
@@ -297,6 +299,8 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
     def _run_epoch(self, run: Run, epoch: int) -> None:
         """Shuffle, run :meth:`train_step` on every minibatch, and record the epoch's losses."""
         run.epoch_started = time.perf_counter()
+        self.strategy._set_epoch(epoch)  # scheduled hyperparameters (minikd.schedules): one value per epoch
+        run.optimizer._set_epoch(epoch)
         X, y, n, batch_size = run.X, run.y, run.X.shape[0], run.batch_size
         n_batches = -(-n // batch_size)
         if n_batches > 1 and 0 < n % batch_size < self.strategy.min_batch_size:
@@ -330,6 +334,8 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
                 "any) and use a smaller learning rate.", epoch=epoch, batch=n_batches)
         history = run.history
         history.epochs.append(epoch)
+        history.learning_rate.append(run.optimizer.learning_rate)
+        history.temperature.append(self.strategy.temperature)
         for name in ("loss", "soft", "hard"):
             getattr(history, name if name == "loss" else f"{name}_loss").append(
                 None if sums[name] is None else sums[name] / n)

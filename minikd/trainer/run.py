@@ -108,6 +108,8 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
             raise ValueError(f"validation_data must hold at least {smallest} samples for "
                              f"{type(trainer.strategy).__name__} (its loss compares samples), got {X_val.shape[0]}")
     trainer.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
+    trainer.strategy._check_schedules(epochs, student.dtype)  # every epoch's scheduled temperature
+    optimizer._check_schedules(epochs)  # every epoch's scheduled learning rate and momentum
     if trainer.use_early_stopping and X_val is None:
         warnings.warn("early stopping without validation_data monitors the training loss", UserWarning, stacklevel=3)
     return Run(student, X, y, _label_kind(y), epochs, batch_size, optimizer, X_val, y_val, callbacks, verbose,
