@@ -32,6 +32,7 @@ from ._validation import (
     check_choice,
     check_float_array,
     check_int,
+    check_labels,
     check_model_dtype,
     describe,
 )
@@ -341,6 +342,7 @@ class EnsembleTeacher:
         ``[1, 1, 2]`` means ``[0.25, 0.25, 0.5]``). Default: equal weights ``1/K``. A teacher of
         weight 0 is still run (and checked) but does not change the result. Only for the weighted
         modes: with ``"max"`` or ``"median"`` it must be None (weights do not apply; a ValueError).
+        :meth:`weighted_by_accuracy` sets them from a validation set.
     mode : {"logits", "probabilities", "geometric", "max", "median"}, default "logits"
         How the K teachers' logits ``v_k`` (rows of shape (C,)) are combined; see Notes.
 
@@ -432,6 +434,55 @@ class EnsembleTeacher:
                 f"takes no weights; they apply to modes {list(_WEIGHTED_MODES)}), got {shown}"
             )
         self._weights = _check_weights(weights, len(self.teachers))
+
+    @classmethod
+    def weighted_by_accuracy(cls, teachers, X_val, y_val, mode: str = "logits") -> EnsembleTeacher:
+        """An ensemble whose weights are proportional to each teacher's accuracy on a validation set.
+
+        Parameters
+        ----------
+        teachers : sequence of TeacherModel, MLP or callable
+            As for the constructor.
+        X_val : array_like of shape (N, D)
+            Validation inputs (each teacher gets a read-only view).
+        y_val : array_like of int of shape (N,)
+            Their class indices in ``[0, C)`` (whole-number floats are accepted; probability rows are not).
+        mode : {"logits", "probabilities", "geometric"}, default "logits"
+            A weighted mode; ``"max"`` and ``"median"`` take no weights and are refused.
+
+        Returns
+        -------
+        EnsembleTeacher
+            With ``weights = a / sum(a)``, ``a_k`` the fraction of the N samples on which
+            ``argmax_j v_kj == y_val`` for teacher k's logits ``v_k`` of shape (N, C) (ties go to the
+            lowest class index, as :func:`numpy.argmax`). A teacher of accuracy 0 gets weight 0.
+
+        Raises
+        ------
+        ValueError
+            If ``mode`` is "max" or "median" (or not a mode), X_val is not a non-empty finite 2-D array,
+            y_val is not N class indices in ``[0, C)``, or every teacher has accuracy 0 (TypeError: wrong types).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from minikd.teachers import EnsembleTeacher
+        >>> right, wrong = (lambda X: np.eye(2)[[0, 1]]), (lambda X: np.eye(2)[[0, 0]])
+        >>> EnsembleTeacher.weighted_by_accuracy([right, wrong], np.zeros((2, 3)), [0, 1]).weights.tolist()
+        [0.6666666666666666, 0.3333333333333333]
+        """
+        mode = check_choice(mode, "mode", _ENSEMBLE_MODES)
+        if mode not in _WEIGHTED_MODES:
+            raise ValueError(f"mode must be one of {list(_WEIGHTED_MODES)} for weighted_by_accuracy (mode={mode!r} "
+                             f"takes no weights), got {mode!r}")
+        ensemble = cls(teachers, mode=mode)
+        X_val = check_float_array(X_val, "X_val", ndim=2)
+        outs = ensemble.member_logits(X_val)                               # K arrays of shape (N, C)
+        accuracies = _accuracies(outs, y_val)                              # (K,)
+        if not accuracies.max() > 0:
+            raise ValueError(f"weighted_by_accuracy needs a teacher that gets at least one of the {X_val.shape[0]} "
+                             f"validation samples right, got accuracies {accuracies.tolist()} (all zero)")
+        return cls(ensemble.teachers, weights=accuracies, mode=mode)
 
     def _check_known_dimensions(self) -> None:
         first = None
@@ -623,6 +674,15 @@ def _check_weights(weights, k: int) -> np.ndarray:
         raise ValueError(f"weights must not all be zero (they are normalised by their sum), got {w.tolist()}")
     w = w / w.max()  # first by the largest: the sum of huge finite weights cannot overflow
     return w / w.sum()
+
+
+def _accuracies(outs: list, y_val) -> np.ndarray:
+    """Each member's accuracy on y_val (checked to be N class indices): K logits of shape (N, C) -> (K,)."""
+    kind, labels = check_labels(y_val, "y_val", outs[0].shape[0], outs[0].shape[1])
+    if kind != "index":
+        raise ValueError(f"y_val must be integer class indices of shape (N,), got probability rows of shape "
+                         f"{labels.shape}; pass y_val.argmax(axis=1)")
+    return np.array([np.mean(np.argmax(v, axis=1) == labels) for v in outs])  # argmax ties: the lowest index
 
 
 def _check_hidden_request(teachers, wanted: list, mode: str) -> None:
