@@ -4,7 +4,8 @@ A teacher is frozen: the trainer only ever asks it for logits (``get_logits``) a
 updates it. :class:`TeacherModelWrapper` turns an :class:`minikd.MLP` or any callable
 ``X -> logits`` into a teacher and checks what comes back, so a teacher that returns the wrong
 shape or NaN fails loudly, with its name, instead of corrupting a run. :class:`EnsembleTeacher`
-combines several teachers into one (mean of logits, of probabilities, or geometric mean).
+combines several teachers into one (mean of logits, of probabilities, geometric mean, or the
+element-wise max or median of the logits).
 
 A teacher is given a **read-only view** of X: a teacher that writes into its input (``X -= mean``)
 would otherwise change the caller's data (the trainer passes the training set itself when it has
@@ -13,8 +14,9 @@ the student's dtype). Such a teacher gets a ``ValueError`` naming it; it must co
 fit in it (1e39 is finite in float64, inf in float32).
 
 ``get_hidden(X, layers)`` returns an MLP teacher's hidden layers (for the feature losses); an
-ensemble of MLPs returns their weighted mean. Hidden layers are always 2-D, (N, H_k), also for one
-sample (1, H_k), as in :attr:`minikd.mlp.MLPCache.hidden`.
+ensemble of MLPs returns their weighted mean (their element-wise max or median in those modes).
+Hidden layers are always 2-D, (N, H_k), also for one sample (1, H_k), as in
+:attr:`minikd.mlp.MLPCache.hidden`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._validation import cast_to_dtype, check_choice, check_float_array, check_int, check_model_dtype, describe
+from ._validation import (
+    cast_to_dtype,
+    check_choice,
+    check_float_array,
+    check_int,
+    check_labels,
+    check_model_dtype,
+    describe,
+)
 from .functional import _log_softmax
 from .mlp import MLP, check_hidden_index
 
@@ -314,6 +324,8 @@ def _read_only(X: np.ndarray) -> np.ndarray:
 
 
 _ENSEMBLE_MODES = ("logits", "probabilities", "geometric")
+_WEIGHTED_MODES = ("logits", "probabilities", "geometric")  # the modes that take weights
+_ENSEMBLE_MODES = _WEIGHTED_MODES + ("max", "median")       # element-wise over the members, no weights
 
 
 class EnsembleTeacher:
@@ -328,8 +340,10 @@ class EnsembleTeacher:
     weights : sequence of float, optional
         One finite weight >= 0 per teacher, not all zero; **normalised to sum to 1** (so
         ``[1, 1, 2]`` means ``[0.25, 0.25, 0.5]``). Default: equal weights ``1/K``. A teacher of
-        weight 0 is still run (and checked) but does not change the result.
-    mode : {"logits", "probabilities", "geometric"}, default "logits"
+        weight 0 is still run (and checked) but does not change the result. Only for the weighted
+        modes: with ``"max"`` or ``"median"`` it must be None (weights do not apply; a ValueError).
+        :meth:`weighted_by_accuracy` sets them from a validation set.
+    mode : {"logits", "probabilities", "geometric", "max", "median"}, default "logits"
         How the K teachers' logits ``v_k`` (rows of shape (C,)) are combined; see Notes.
 
     Attributes
@@ -337,7 +351,8 @@ class EnsembleTeacher:
     teachers : tuple of TeacherModel
         The wrapped members, in order.
     weights : ndarray of float64 of shape (K,)
-        The normalised weights (a copy: changing it does not change the ensemble).
+        The normalised weights (a copy: changing it does not change the ensemble). Equal, ``1/K``,
+        and unused for ``"max"`` and ``"median"``.
     mode : str
     output_dimension : int or None
         C, the members' common number of classes (None while only callables that have not
@@ -356,6 +371,10 @@ class EnsembleTeacher:
     - ``"geometric"``: ``log g`` with ``g = prod_k p_k^{w_k} / Z`` the **normalised** weighted
       geometric mean of the probabilities: ``log g = sum_k w_k log_softmax(v_k) - log Z``
       (the weighted mean of the log-softmaxes, minus the per-row constant that normalises it).
+    - ``"max"``: the element-wise maximum of the logits, ``u_j = max_k v_kj`` (as the seed library's
+      ``EnsembleTeacherModel`` offers): each class gets the logit of its most confident member.
+    - ``"median"``: the element-wise median, ``u_j = median_k v_kj``; for an even K the mean of the two
+      middle values, as :func:`numpy.median` (so for K <= 2 it is the plain mean, mode ``"logits"``).
 
     **What a strategy's temperature does to these.** A strategy softens whatever logits it
     gets: ``softmax(u / T)``.
@@ -374,6 +393,15 @@ class EnsembleTeacher:
       ``LogitMatchingLoss(center=True)``); they differ for ``LogitMatchingLoss(center=False)``,
       which regresses onto the raw values (``v̄`` keeps the members' logit scale, ``log g`` is
       <= 0).
+    - For ``"max"`` and ``"median"``: order statistics commute with dividing by T > 0, so
+      ``softmax(u / T)`` is the softmax of the element-wise max (median) of the softened logits
+      ``v_k / T``. But the max of logits is **not a distribution-level operation**: adding a
+      constant to one member's row leaves its distribution ``p_k`` unchanged and changes ``u``
+      (a member whose logits sit higher wins every class: with a large enough offset the "max"
+      ensemble is that member), whereas in the three weighted modes it only shifts the result by a
+      per-row constant, which softmax ignores. ``softmax(u)`` is not ``max_k p_k`` renormalised
+      either. The median (K >= 3) depends on the offsets too. These modes suit members of
+      comparable logit scales (the same architecture and training).
 
     The result has the dtype of the members' logits (``np.result_type`` of them all).
 
@@ -398,24 +426,63 @@ class EnsembleTeacher:
             raise ValueError("teachers must hold at least one teacher, got an empty sequence")
         self.teachers = tuple(as_teacher(teacher, f"teachers[{i}]") for i, teacher in enumerate(teachers))
         self._check_known_dimensions()
-        self._weights = self._check_weights(weights, len(self.teachers))
         self.mode = check_choice(mode, "mode", _ENSEMBLE_MODES)
+        if weights is not None and self.mode not in _WEIGHTED_MODES:
+            shown = describe(weights.tolist() if isinstance(weights, np.ndarray) else weights)
+            raise ValueError(
+                f"weights must be None with mode={self.mode!r} (the element-wise {self.mode} over the teachers "
+                f"takes no weights; they apply to modes {list(_WEIGHTED_MODES)}), got {shown}"
+            )
+        self._weights = _check_weights(weights, len(self.teachers))
 
-    @staticmethod
-    def _check_weights(weights, k: int) -> np.ndarray:
-        if weights is None:
-            return np.full(k, 1.0 / k)
-        w = check_float_array(weights, "weights", ndim=1, finite=False, dtype=np.float64)
-        if w.shape != (k,):
-            raise ValueError(f"weights must have one entry per teacher ({k}), got {w.shape[0]}")
-        bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"weights must be finite numbers >= 0, got weights[{i}] = {float(w[i])!r}")
-        if not w.max() > 0:
-            raise ValueError(f"weights must not all be zero (they are normalised by their sum), got {w.tolist()}")
-        w = w / w.max()  # first by the largest: the sum of huge finite weights cannot overflow
-        return w / w.sum()
+    @classmethod
+    def weighted_by_accuracy(cls, teachers, X_val, y_val, mode: str = "logits") -> EnsembleTeacher:
+        """An ensemble whose weights are proportional to each teacher's accuracy on a validation set.
+
+        Parameters
+        ----------
+        teachers : sequence of TeacherModel, MLP or callable
+            As for the constructor.
+        X_val : array_like of shape (N, D)
+            Validation inputs (each teacher gets a read-only view).
+        y_val : array_like of int of shape (N,)
+            Their class indices in ``[0, C)`` (whole-number floats are accepted; probability rows are not).
+        mode : {"logits", "probabilities", "geometric"}, default "logits"
+            A weighted mode; ``"max"`` and ``"median"`` take no weights and are refused.
+
+        Returns
+        -------
+        EnsembleTeacher
+            With ``weights = a / sum(a)``, ``a_k`` the fraction of the N samples on which
+            ``argmax_j v_kj == y_val`` for teacher k's logits ``v_k`` of shape (N, C) (ties go to the
+            lowest class index, as :func:`numpy.argmax`). A teacher of accuracy 0 gets weight 0.
+
+        Raises
+        ------
+        ValueError
+            If ``mode`` is "max" or "median" (or not a mode), X_val is not a non-empty finite 2-D array,
+            y_val is not N class indices in ``[0, C)``, or every teacher has accuracy 0 (TypeError: wrong types).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from minikd.teachers import EnsembleTeacher
+        >>> right, wrong = (lambda X: np.eye(2)[[0, 1]]), (lambda X: np.eye(2)[[0, 0]])
+        >>> EnsembleTeacher.weighted_by_accuracy([right, wrong], np.zeros((2, 3)), [0, 1]).weights.tolist()
+        [0.6666666666666666, 0.3333333333333333]
+        """
+        mode = check_choice(mode, "mode", _ENSEMBLE_MODES)
+        if mode not in _WEIGHTED_MODES:
+            raise ValueError(f"mode must be one of {list(_WEIGHTED_MODES)} for weighted_by_accuracy (mode={mode!r} "
+                             f"takes no weights), got {mode!r}")
+        ensemble = cls(teachers, mode=mode)
+        X_val = check_float_array(X_val, "X_val", ndim=2)
+        outs = ensemble.member_logits(X_val)                               # K arrays of shape (N, C)
+        accuracies = _accuracies(outs, y_val)                              # (K,)
+        if not accuracies.max() > 0:
+            raise ValueError(f"weighted_by_accuracy needs a teacher that gets at least one of the {X_val.shape[0]} "
+                             f"validation samples right, got accuracies {accuracies.tolist()} (all zero)")
+        return cls(ensemble.teachers, weights=accuracies, mode=mode)
 
     def _check_known_dimensions(self) -> None:
         first = None
@@ -455,7 +522,8 @@ class EnsembleTeacher:
         return sizes[0]
 
     def get_hidden(self, X, layers, dtype=None) -> tuple:
-        """The weighted mean over the members of each requested hidden layer.
+        """Each requested hidden layer combined over the members: their weighted mean, or for
+        ``mode="max"``/``"median"`` their element-wise max/median.
 
         Parameters
         ----------
@@ -466,15 +534,17 @@ class EnsembleTeacher:
             hidden layers (so -1 is every member's last hidden layer, also for members of
             different depths). Every member must have layer k, of the same width in all members.
         dtype : {np.float32, np.float64}, optional
-            Cast the means to this dtype, checking that they fit in it. The members are combined in
+            Cast the results to this dtype, checking that they fit in it. The members are combined in
             their own dtype (``np.result_type`` of them) first. Default: no cast.
 
         Returns
         -------
         tuple of ndarray, one per entry of ``layers``, in that order
-            ``out[i] = sum_m w_m H_m`` of shape (N, H_k) ((1, H_k) for X of shape (D,)), with
-            ``H_m`` member m's hidden layer ``layers[i]`` and ``w_m`` the ensemble's normalised
-            ``weights`` (the plain mean over members with the default equal weights).
+            Of shape (N, H_k) ((1, H_k) for X of shape (D,)). With ``H_m`` member m's hidden layer
+            ``layers[i]``: ``out[i] = sum_m w_m H_m`` with the ensemble's normalised ``weights`` (the
+            plain mean with the default equal weights) for modes "logits", "probabilities" and
+            "geometric"; ``max_m H_m`` or ``median_m H_m`` element-wise (as ``np.max``/``np.median``
+            over m) for "max" and "median".
 
         Raises
         ------
@@ -485,30 +555,15 @@ class EnsembleTeacher:
 
         Notes
         -----
-        This is a **crude convention**: the average representation. The members' hidden units are
-        not aligned in general (unit j of one network has nothing to do with unit j of another, even
-        for networks of the same architecture trained from other seeds), so the mean of their layers
-        is not the representation of any network. Choosing one member per layer (or concatenating
-        them) is future work. ``mode`` applies to the logits only, not here.
+        This is a **crude convention**: the average (or max, or median) representation. The members'
+        hidden units are not aligned in general (unit j of one network has nothing to do with unit j of
+        another, even for networks of the same architecture trained from other seeds), so the result is
+        not the representation of any network. Choosing one member per layer (or concatenating them) is
+        future work. The three weighted modes differ on the logits only; "max" and "median" apply the
+        same element-wise operation here as on the logits, so that no weights are used in those modes.
         """
         wanted = _check_layers(layers)
-        for m, teacher in enumerate(self.teachers):
-            sizes = getattr(teacher, "hidden_sizes", None)
-            if sizes is None:
-                raise TypeError(
-                    f"EnsembleTeacher.get_hidden needs every member to be an MLP (or an ensemble of MLPs): "
-                    f"teachers[{m}] ({teacher!r}) has no hidden layers to give; build the ensemble from "
-                    "minikd.MLP teachers, or use a loss on the logits"
-                )
-        for i, k in enumerate(wanted):
-            widths = [teacher.hidden_sizes[check_hidden_index(k, teacher.hidden_sizes, f"layers[{i}]",
-                                                              f"teachers[{m}] {teacher!r}")]
-                      for m, teacher in enumerate(self.teachers)]
-            if any(width != widths[0] for width in widths[1:]):
-                raise ValueError(
-                    f"layers[{i}] = {k} must name hidden layers of the same width in every member to be "
-                    f"averaged, got widths {widths} (teachers[0], teachers[1], ...)"
-                )
+        _check_hidden_request(self.teachers, wanted, self.mode)
         if dtype is not None:
             dtype = check_model_dtype(dtype, "dtype")
         X = _read_only(check_float_array(X, "X"))
@@ -517,8 +572,8 @@ class EnsembleTeacher:
         for i, k in enumerate(wanted):
             members = [member[i] for member in outs]
             members_dtype = np.result_type(*members)
-            w = self._weights.astype(members_dtype)                                   # (K,)
-            H = np.tensordot(w, np.stack(members).astype(members_dtype, copy=False), axes=1)  # sum_m w_m H_m
+            H = _combine(np.stack(members).astype(members_dtype, copy=False), self._weights, self.mode,
+                         hidden=True)                                           # (K, N, H_k) -> (N, H_k)
             if dtype is not None:
                 H = cast_to_dtype(H, dtype, f"hidden layer {k} of the EnsembleTeacher",
                                   "scale the teachers down, or train a float64 student", what="the student's dtype")
@@ -566,26 +621,15 @@ class EnsembleTeacher:
         ------
         ValueError
             If the members disagree on C, the combined logits do not fit in ``dtype``, or (absurd
-            inputs only) the combination overflows.
+            inputs only) the combination overflows (for "median" with an even K: two middle values
+            whose sum exceeds the dtype's largest number).
         """
         if dtype is not None:
             dtype = check_model_dtype(dtype, "dtype")
         outs = self.member_logits(X)
         members_dtype = np.result_type(*outs)
         V = np.stack(outs).astype(members_dtype, copy=False)  # (K, N, C) or (K, C)
-        w = self._weights.astype(members_dtype)             # (K,), in the logits' dtype
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if self.mode == "logits":
-                out = np.tensordot(w, V, axes=1)              # sum_k w_k v_k
-            else:
-                log_p = _log_softmax(V)                       # (K, ..., C) log p_k
-                if self.mode == "geometric":
-                    out = _log_softmax(np.tensordot(w, log_p, axes=1))  # log of normalised prod p_k^w_k
-                else:
-                    keep = self._weights > 0                  # log 0 = -inf: leave zero weights out
-                    a = log_p[keep] + np.log(w[keep]).reshape((-1,) + (1,) * (V.ndim - 1))
-                    m = a.max(axis=0)                         # log-sum-exp over the teachers
-                    out = m + np.log(np.exp(a - m).sum(axis=0))  # the sum is in [1, K]
+        out = _combine(V, self._weights, self.mode)
         if not np.isfinite(out).all():
             raise ValueError(
                 f"EnsembleTeacher(mode={self.mode!r}) overflowed: the teachers' logits (magnitude up to "
@@ -597,6 +641,90 @@ class EnsembleTeacher:
                                 what="the student's dtype")
         return out
 
+    def get_config(self) -> dict:
+        """The constructor's arguments besides the teachers, as plain data.
+
+        Returns
+        -------
+        dict
+            ``{"weights": list of K floats (normalised; None for "max"/"median"), "mode": str}``: so
+            ``EnsembleTeacher(ensemble.teachers, **ensemble.get_config())`` rebuilds the ensemble.
+        """
+        weights = self._weights.tolist() if self.mode in _WEIGHTED_MODES else None
+        return {"weights": weights, "mode": self.mode}
+
     def __repr__(self) -> str:
-        return (f"EnsembleTeacher({len(self.teachers)} teachers, weights={np.round(self._weights, 4).tolist()}, "
+        weights = f"weights={np.round(self._weights, 4).tolist()}, " if self.mode in _WEIGHTED_MODES else ""
+        return (f"EnsembleTeacher({len(self.teachers)} teachers, {weights}"
                 f"mode={self.mode!r}, output_dimension={self.output_dimension})")
+
+
+def _check_weights(weights, k: int) -> np.ndarray:
+    """``weights`` of :class:`EnsembleTeacher` validated and normalised to sum 1 (None: ``1/K`` each)."""
+    if weights is None:
+        return np.full(k, 1.0 / k)
+    w = check_float_array(weights, "weights", ndim=1, finite=False, dtype=np.float64)
+    if w.shape != (k,):
+        raise ValueError(f"weights must have one entry per teacher ({k}), got {w.shape[0]}")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"weights must be finite numbers >= 0, got weights[{i}] = {float(w[i])!r}")
+    if not w.max() > 0:
+        raise ValueError(f"weights must not all be zero (they are normalised by their sum), got {w.tolist()}")
+    w = w / w.max()  # first by the largest: the sum of huge finite weights cannot overflow
+    return w / w.sum()
+
+
+def _accuracies(outs: list, y_val) -> np.ndarray:
+    """Each member's accuracy on y_val (checked to be N class indices): K logits of shape (N, C) -> (K,)."""
+    kind, labels = check_labels(y_val, "y_val", outs[0].shape[0], outs[0].shape[1])
+    if kind != "index":
+        raise ValueError(f"y_val must be integer class indices of shape (N,), got probability rows of shape "
+                         f"{labels.shape}; pass y_val.argmax(axis=1)")
+    return np.array([np.mean(np.argmax(v, axis=1) == labels) for v in outs])  # argmax ties: the lowest index
+
+
+def _check_hidden_request(teachers, wanted: list, mode: str) -> None:
+    """Refuse a :meth:`EnsembleTeacher.get_hidden` request that some member cannot serve, or whose
+    layers differ in width between members."""
+    for m, teacher in enumerate(teachers):
+        sizes = getattr(teacher, "hidden_sizes", None)
+        if sizes is None:
+            raise TypeError(
+                f"EnsembleTeacher.get_hidden needs every member to be an MLP (or an ensemble of MLPs): "
+                f"teachers[{m}] ({teacher!r}) has no hidden layers to give; build the ensemble from "
+                "minikd.MLP teachers, or use a loss on the logits"
+            )
+    for i, k in enumerate(wanted):
+        widths = [teacher.hidden_sizes[check_hidden_index(k, teacher.hidden_sizes, f"layers[{i}]",
+                                                          f"teachers[{m}] {teacher!r}")]
+                  for m, teacher in enumerate(teachers)]
+        if any(width != widths[0] for width in widths[1:]):
+            how = "averaged" if mode in _WEIGHTED_MODES else f"combined (mode={mode!r})"
+            raise ValueError(
+                f"layers[{i}] = {k} must name hidden layers of the same width in every member to be "
+                f"{how}, got widths {widths} (teachers[0], teachers[1], ...)"
+            )
+
+
+def _combine(V: np.ndarray, weights: np.ndarray, mode: str, hidden: bool = False) -> np.ndarray:
+    """The ensemble's formula (class Notes): K members' arrays V of shape (K, ...) -> shape (...), in V's dtype.
+
+    For hidden layers (``hidden=True``) the three weighted modes all give the weighted mean.
+    """
+    w = weights.astype(V.dtype)                               # (K,), in the members' dtype
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if mode == "max":
+            return np.max(V, axis=0)                          # max_k v_k, element-wise
+        if mode == "median":
+            return np.median(V, axis=0)                       # median_k v_k; even K: mean of the middle two
+        if mode == "logits" or hidden:
+            return np.tensordot(w, V, axes=1)                 # sum_k w_k v_k
+        log_p = _log_softmax(V)                               # (K, ..., C) log p_k
+        if mode == "geometric":
+            return _log_softmax(np.tensordot(w, log_p, axes=1))  # log of normalised prod p_k^w_k
+        keep = weights > 0                                    # log 0 = -inf: leave zero weights out
+        a = log_p[keep] + np.log(w[keep]).reshape((-1,) + (1,) * (V.ndim - 1))
+        m = a.max(axis=0)                                     # log-sum-exp over the teachers
+        return m + np.log(np.exp(a - m).sum(axis=0))          # the sum is in [1, K]

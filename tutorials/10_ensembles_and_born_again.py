@@ -131,6 +131,7 @@ assert all_wrong <= 1 - teacher_acc.max() and disagreement < 0.06
 #
 # Each is a valid set of logits, so an ensemble is a teacher like any other: the trainer caches its
 # outputs by dataset index, and the distillation loss softens them with its temperature.
+# Two more modes, `"max"` and `"median"` (the element-wise max or median of the logits), take no weights.
 
 # %%
 ensembles = {mode: EnsembleTeacher(teachers, mode=mode) for mode in ("logits", "probabilities", "geometric")}
