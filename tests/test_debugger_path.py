@@ -2,9 +2,11 @@
 
 The promise: step 3 is one line that calls the loss, "step into" on it lands in the strategy's math,
 and the student's softmax is at most 3 frames below ``train_step``: at most 10 line events from the
-step-3 line to the first line of the softmax, and at most 40 from entering ``train_step`` (step 2's
-forward through a [64, 32, 10] student is most of those). The SGD update formula is one frame below
-``train_step``. These counts are what a debugger's "step" shows, one event per press.
+step-3 line to the first line of the softmax, and at most 43 from entering ``train_step`` (step 2's
+forward through a [64, 32, 10] student is most of those; 3 of them are the dropout lines of
+``MLP._forward_train``, the rates, the input and one per hidden layer, skipped expressions at rate 0).
+The SGD update formula is one frame below ``train_step``. These counts are what a debugger's "step"
+shows, one event per press.
 """
 
 import linecache
@@ -70,7 +72,7 @@ def test_step_into_step_3_lands_in_the_math_and_reaches_the_softmax_in_few_steps
     assert lines[softmax][2] <= 3, f"the student's softmax is {lines[softmax][2]} frames below train_step"
     shown = [f"{name}: {text}" for _, name, _, text in lines[step3:softmax + 1]]
     assert softmax - step3 <= 10, f"{softmax - step3} line events from step 3 to the softmax: {shown}"
-    assert softmax + 1 <= 40, f"{softmax + 1} line events from entering train_step to the softmax"
+    assert softmax + 1 <= 43, f"{softmax + 1} line events from entering train_step to the softmax"
 
 
 def test_the_sgd_formula_is_one_frame_below_train_step(setup):
