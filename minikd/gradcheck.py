@@ -97,6 +97,37 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return grad
 
 
+class _FixedMasks:
+    """Replays a model's ``dropout_rng`` (when it has one) so that every forward pass draws the same masks."""
+
+    def __init__(self, model):
+        self.rng = getattr(model, "dropout_rng", None)
+        self.state = None if self.rng is None else self.rng.bit_generator.state
+
+    def replay(self) -> None:
+        if self.rng is not None:
+            self.rng.bit_generator.state = self.state
+
+
+def _check_model(model, X, dlogits, eps: float, seed, masks: _FixedMasks) -> dict:
+    """The model form of :func:`check_gradients` (``model`` float64), every forward pass with the same masks."""
+    masks.replay()
+    logits, cache = model.forward_train(X)  # validates X
+    if dlogits is None:
+        dlogits = np.random.default_rng(seed).standard_normal(logits.shape)
+    dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2), dtype=np.float64)
+    if dlogits.shape != logits.shape:
+        raise ValueError(f"dlogits must have the shape of the logits {logits.shape}, got {dlogits.shape}")
+    grads = model.backward(dlogits, cache)
+
+    def objective() -> float:
+        masks.replay()  # the masks of the analytic pass
+        out, _ = model.forward_train(X)
+        return float(np.sum(out * dlogits))
+
+    return {name: rel_error(grads[name], numerical_gradient(objective, p, eps)) for name, p in model.params.items()}
+
+
 def _finite_scalar(value, what: str) -> float:
     """``float(value)`` for a finite real scalar (or a one-element real array); raise otherwise."""
     if isinstance(value, np.ndarray) and value.size == 1:
@@ -151,9 +182,10 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
     Two forms:
 
     - ``check_gradients(model, X)``: for an :class:`minikd.MLP` (float64), checks
-      ``model.backward`` against central differences of the scalar ``sum(forward(X) * dlogits)``
-      for every parameter. ``dlogits`` (shape (N, C)) defaults to a fixed random draw, so every
-      output direction is tested, not only one.
+      ``model.backward`` against central differences of the scalar
+      ``sum(forward_train(X)[0] * dlogits)`` for every parameter. ``dlogits`` (shape (N, C))
+      defaults to a fixed random draw, so every output direction is tested, not only one. A model
+      with dropout is checked with its masks held fixed (Notes).
     - ``check_gradients(fn, inputs=[x1, x2, ...], analytic=[g1, g2, ...])``: ``fn()`` returns a
       scalar that reads the float64 arrays ``inputs`` (perturbed in place); ``analytic`` are the
       claimed gradients with respect to each.
@@ -173,6 +205,16 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
     dict
         Parameter name (model form) or input position (function form) -> rel_error.
         Values below 1e-7 mean the gradients agree.
+
+    Notes
+    -----
+    Dropout (``MLP(..., dropout=p)``): with the masks fixed, a dropout network is an ordinary,
+    differentiable function of its weights (each dropped unit multiplies by 0, each kept one by
+    ``1 / (1 - p)``), and that function's gradient is exactly what ``backward`` computes from the
+    cache. So rather than refuse such a model, which would leave its dropout path unchecked, every
+    forward pass of the check (the analytic one and each finite difference) starts from the same
+    state of ``model.dropout_rng`` and so draws the same masks; the state is put back afterwards, so
+    the check leaves the model's random stream as it found it.
     """
     if callable(getattr(model_or_fn, "forward_train", None)):
         model = model_or_fn
@@ -182,20 +224,11 @@ def check_gradients(model_or_fn, X=None, dlogits=None, *, inputs=None, analytic=
         eps = check_positive_float(eps, "eps")
         if any(p.dtype != np.float64 for p in model.params.values()):
             raise TypeError("check_gradients needs a float64 model; build it with dtype=np.float64")
-        logits, cache = model.forward_train(X)  # validates X
-        if dlogits is None:
-            dlogits = np.random.default_rng(seed).standard_normal(logits.shape)
-        dlogits = check_float_array(dlogits, "dlogits", ndim=(1, 2), dtype=np.float64)
-        if dlogits.shape != logits.shape:
-            raise ValueError(f"dlogits must have the shape of the logits {logits.shape}, got {dlogits.shape}")
-        grads = model.backward(dlogits, cache)
-
-        def objective() -> float:
-            out, _ = model.forward_train(X)
-            return float(np.sum(out * dlogits))
-
-        return {name: rel_error(grads[name], numerical_gradient(objective, p, eps))
-                for name, p in model.params.items()}
+        masks = _FixedMasks(model)
+        try:
+            return _check_model(model, X, dlogits, eps, seed, masks)
+        finally:
+            masks.replay()  # the model's dropout stream as the check found it
     if not callable(model_or_fn):
         raise TypeError(f"model_or_fn must be an MLP or a callable, got {describe(model_or_fn)}")
     if inputs is None or analytic is None:

@@ -459,10 +459,16 @@ def dropout_forward(
             )
         if p == 0:
             return x, DropoutCache(np.broadcast_to(np.True_, x.shape), 1.0)
-        mask = rng.random(x.shape) >= p  # keeps each entry with probability 1 - p (Notes)
-    else:
-        _check_mask(mask, x.shape)
+        return _draw_dropout(x, p, rng)
+    _check_mask(mask, x.shape)
     return _dropout_forward(x, mask, 1.0 / (1.0 - p))  # p a Python float: keeps float32 arrays float32
+
+
+def _draw_dropout(x: np.ndarray, p: float, rng: np.random.Generator) -> tuple[np.ndarray, DropoutCache]:
+    """The math of :func:`dropout_forward` with a drawn mask, without the checks (what ``MLP`` calls):
+    ``p`` a Python float in (0, 1), ``rng`` a Generator, advanced by ``x.size`` float64 draws."""
+    mask = rng.random(x.shape) >= p  # keeps each entry with probability 1 - p (Notes of dropout_forward)
+    return _dropout_forward(x, mask, 1.0 / (1.0 - p))
 
 
 def _dropout_forward(x: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, DropoutCache]:
@@ -471,14 +477,18 @@ def _dropout_forward(x: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.
     return out, DropoutCache(mask, scale)
 
 
-def _check_drop_probability(p) -> float:
-    """``float(p)`` for a real ``p`` in [0, 1); ``TypeError`` / ``ValueError`` naming ``p`` otherwise."""
+def _check_drop_probability(p, name: str = "p") -> float:
+    """``float(p)`` for a real ``p`` in [0, 1); ``TypeError`` / ``ValueError`` naming ``name`` otherwise.
+
+    The one rule for a dropout rate: :func:`dropout_forward`'s ``p`` and ``MLP``'s ``dropout`` and
+    ``input_dropout``.
+    """
     try:
-        return check_fraction(p, "p", high_open=True)  # bools, strings and NaN refused too
+        return check_fraction(p, name, high_open=True)  # bools, strings and NaN refused too
     except ValueError as exc:
         if p == 1:  # a real number by now (check_fraction raises TypeError otherwise); not float(p): 10**400
-            raise ValueError(f"{exc}: p is the probability of dropping an entry, and at p = 1 nothing "
-                             "would be kept (the scale 1 / (1 - p) is infinite)") from None
+            raise ValueError(f"{exc}: {name} is the probability of dropping an entry, and at {name} = 1 "
+                             f"nothing would be kept (the scale 1 / (1 - {name}) is infinite)") from None
         raise
 
 

@@ -11,20 +11,57 @@ The parameters live in ``model.params`` ("W1", "b1", ..., "WL", "bL"); :meth:`ML
 gradients in a dict with the same keys, shapes and dtype, so an optimizer can do
 ``params[k] -= lr * grads[k]``.
 
+Initialisation
+--------------
+Weights are drawn in float64, then cast, so a float32 and a float64 model with the same seed start
+from the same weights up to rounding; biases are zero:
+
+- ReLU / leaky ReLU: He et al. (2015), ``W ~ N(0, 2 / fan_in)``, which keeps the variance of
+  the activations constant through layers that zero half their inputs;
+- tanh / sigmoid / identity: Glorot & Bengio (2010), ``W ~ N(0, 2 / (fan_in + fan_out))``.
+
 Hidden layers
 -------------
 They are indexed from 0, like Python (-1 the last): ``cache.hidden[k]`` is ``a_{k+1}`` above, hidden
-layer k's output after its activation, (N, H_k), the very array the next layer consumed (always 2-D:
-(1, H_k) after a one-sample forward pass). ``backward(dlogits, cache, dhidden={k: dH_k})`` adds the
-gradients of a loss on hidden layers (feature distillation) to those from the logits. With
-``L = L_logits + sum_k L_k(cache.hidden[k])`` and ``j = k + 1``, ``a_j`` reaches the loss along two
-paths, through the next dense layer and directly, so its gradient is the sum::
+layer k's output after its activation (and after dropout, see "Dropout"), (N, H_k), the very array the
+next layer consumed (always 2-D: (1, H_k) after a one-sample forward pass).
+``backward(dlogits, cache, dhidden={k: dH_k})`` adds the gradients of a loss on hidden layers (feature
+distillation) to those from the logits. With ``L = L_logits + sum_k L_k(cache.hidden[k])`` and
+``j = k + 1``, ``a_j`` reaches the loss along two paths, through the next dense layer and directly, so
+its gradient is the sum::
 
     dL/da_j = dz_{j+1} W_{j+1}^T  +  dH_k            # (N, H_k)
 
 added **before** layer j's activation backward, ``dL/dz_j = f'(z_j) * dL/da_j``: the layers below
 see both contributions, the layers above only ``dlogits``. The gradients are linear in
 ``(dlogits, dhidden)``.
+
+Dropout
+-------
+``MLP(..., dropout=p, input_dropout=p_in)``: inverted dropout (:func:`minikd.layers.dropout_forward`) on the
+input X (rate ``p_in``) and on every hidden layer's output after its activation (rate ``p``), in
+:meth:`MLP.forward_train` only. :meth:`MLP.forward`, ``predict`` and ``predict_proba`` never drop: the
+scaling makes the expected dropped output the undropped one, so evaluation needs no rescaling. With
+``m_j`` a fresh keep-mask, each entry True with probability ``1 - p``::
+
+    d_j = a_j * m_j / (1 - p)             # (N, H_k): cache.hidden[k], what layer j + 1 consumes
+
+so ``cache.hidden[k]`` is ``d_j``, and ``dhidden[k]`` is ``dL/dd_j``, the gradient with respect to that very
+array (a loss computed on ``cache.hidden[k]`` gives exactly this). Both paths reach ``d_j``, so their sum
+goes back through the mask before the activation::
+
+    dL/dd_j = dz_{j+1} W_{j+1}^T  +  dH_k
+    dL/da_j = dL/dd_j * m_j / (1 - p)     # a dropped unit gets no gradient from either path
+    dL/dz_j = f'(z_j) * dL/da_j
+
+and ``dL/dX = dL/dX_dropped * m_0 / (1 - p_in)`` for the input. The masks live in the cache
+(``cache.layers[k].dropout``, ``cache.input_dropout``), so :meth:`MLP.backward` uses those of the forward
+pass it is given; at rate 0 there is no mask (None there), nothing is drawn, and the pass is exactly the
+one without dropout. The masks come from ``model.dropout_rng`` (its docstring says how to save and
+restore it), a generator of its own: a child (``SeedSequence.spawn``) of the seed sequence of the
+initialisation generator, whose stream it leaves untouched, so a seed gives the same weights at every
+rate, and the same masks for float32 and float64 models. Only ``forward_train`` draws from it:
+``x.size`` float64 uniforms per dropped array, the input first, then the hidden layers in order.
 
 Public methods validate their inputs; the private ``_forward_train``/``_backward`` hold only the math
 and are what the trainers call in their hot loop, on arrays they validated once.
@@ -52,13 +89,23 @@ from ._validation import (
     describe,
 )
 from .functional import _softmax
-from .layers import ACTIVATIONS, DenseCache, _dense_forward, dense_backward
+from .layers import (
+    ACTIVATIONS,
+    DenseCache,
+    DropoutCache,
+    _check_drop_probability,
+    _dense_forward,
+    _draw_dropout,
+    dense_backward,
+    dropout_backward,
+)
 
 __all__ = ["MLP", "MLPCache", "LayerCache", "check_hidden_index"]
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _HE_INIT = ("relu", "leaky_relu")  # the other activations get Glorot/Xavier init
 _CONFIG_KEYS = ("layer_sizes", "activation", "dtype")
+_OPTIONAL_CONFIG_KEYS = ("dropout", "input_dropout")  # absent in configs saved before dropout: 0.0
 
 
 class LayerCache(NamedTuple):
@@ -71,10 +118,14 @@ class LayerCache(NamedTuple):
     activation : NamedTuple or None
         The activation's cache (its input ``z`` and output ``a``, both (N, out)); None for the
         last layer, which is linear.
+    dropout : DropoutCache or None
+        The dropout of the activation output (its keep-mask (N, out) and scale ``1 / (1 - p)``);
+        None for the last layer, at ``dropout = 0`` and in a pass without dropout.
     """
 
     dense: DenseCache
     activation: tuple | None
+    dropout: DropoutCache | None = None
 
 
 class MLPCache(NamedTuple):
@@ -83,19 +134,24 @@ class MLPCache(NamedTuple):
     Attributes
     ----------
     layers : tuple of LayerCache
-        One per dense layer, first to last; ``layers[0].dense.x`` is the input X, as a 2-D array.
+        One per dense layer, first to last; ``layers[0].dense.x`` is the input X, as a 2-D array
+        (after input dropout, when there is some).
     logits : ndarray of shape (N, C), or (C,) when the input was one sample of shape (D,)
         The output of the forward pass; ``dlogits`` must have this shape.
     single : bool
         Whether the input was one sample of shape (D,).
     need_input_grad : bool
         Whether :meth:`MLP.backward` also returns the gradient with respect to X.
+    input_dropout : DropoutCache or None
+        The dropout of the input (keep-mask (N, D) and scale); None at ``input_dropout = 0`` and in
+        a pass without dropout.
     hidden : tuple of ndarray, one of shape (N, H_k) per hidden layer (a property)
         ``hidden[k]`` is the output of hidden layer k (0-based, k = 0 .. L-2) **after** its
-        activation: the very array the next layer consumed (``hidden[k] is layers[k + 1].dense.x``),
-        not a copy. ``()`` for a model without hidden layers (``MLP([D, C])``). Hidden layers are
-        always 2-D: a one-sample forward pass (X of shape (D,)) gives rows of shape **(1, H_k)**,
-        while its logits are (C,). ``dhidden[k]`` in :meth:`MLP.backward` takes the shape of
+        activation and dropout: the very array the next layer consumed (``hidden[k] is
+        layers[k + 1].dense.x``), not a copy; without dropout, ``layers[k].activation``'s output
+        itself. ``()`` for a model without hidden layers (``MLP([D, C])``). Hidden layers are always
+        2-D: a one-sample forward pass (X of shape (D,)) gives rows of shape **(1, H_k)**, while its
+        logits are (C,). ``dhidden[k]`` in :meth:`MLP.backward` takes the shape of
         ``hidden[k]``.
     """
 
@@ -103,6 +159,7 @@ class MLPCache(NamedTuple):
     logits: np.ndarray
     single: bool = False
     need_input_grad: bool = False
+    input_dropout: DropoutCache | None = None
 
     @property
     def hidden(self) -> tuple:
@@ -134,15 +191,19 @@ class MLP:
         Applied after every hidden layer; the last layer is linear (it outputs logits).
     seed : int, numpy.random.Generator or None, default None
         Seed of the weight initialisation, through ``np.random.default_rng(seed)`` (a Generator is
-        used as is, and advanced). The global ``np.random`` state is never touched.
+        used as is, and advanced), and of :attr:`dropout_rng`. The global ``np.random`` state is never touched.
     dtype : {np.float32, np.float64}, default np.float64
         Dtype of the parameters, the logits and the gradients.
+    dropout, input_dropout : float in [0, 1), default 0.0
+        Probability of dropping each hidden unit / each input feature in :meth:`forward_train`
+        (inverted dropout; module docstring, "Dropout"). 0 turns it off.
 
     Attributes
     ----------
     layer_sizes : tuple of int
     activation : str
     dtype : numpy.dtype
+    dropout, input_dropout : float
     params : dict of str -> ndarray
         "W1", "b1", ..., "WL", "bL"; ``W_k`` has shape (in_k, out_k), ``b_k`` shape (out_k,).
     num_layers : int
@@ -150,12 +211,7 @@ class MLP:
 
     Notes
     -----
-    Initialisation (weights drawn in float64, then cast, so a float32 and a float64 model with the
-    same seed start from the same weights up to rounding; biases are zero):
-
-    - ReLU / leaky ReLU: He et al. (2015), ``W ~ N(0, 2 / fan_in)``, which keeps the variance of
-      the activations constant through layers that zero half their inputs;
-    - tanh / sigmoid / identity: Glorot & Bengio (2010), ``W ~ N(0, 2 / (fan_in + fan_out))``.
+    The initialisation (He or Glorot), the hidden layers and dropout: the module docstring.
 
     Examples
     --------
@@ -164,24 +220,20 @@ class MLP:
     MLP([64, 32, 10], activation='relu', dtype=float64, params=2,410)
     """
 
-    def __init__(self, layer_sizes, activation: str = "relu", seed=None, dtype=np.float64):
+    def __init__(self, layer_sizes, activation: str = "relu", seed=None, dtype=np.float64,
+                 dropout: float = 0.0, input_dropout: float = 0.0):
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.dtype = check_model_dtype(dtype)
+        self.dropout = _check_drop_probability(dropout, "dropout")
+        self.input_dropout = _check_drop_probability(input_dropout, "input_dropout")
         rng = np.random.default_rng(check_seed(seed))
+        self._dropout_rng = _child_generator(rng)  # before the weights: it never draws from rng
 
         self.num_layers = len(self.layer_sizes) - 1
         self._act_forward, self._act_backward = ACTIVATIONS[self.activation]
         self._keys = tuple((f"W{k}", f"b{k}") for k in range(1, self.num_layers + 1))
-        self.params = {}
-        for k, (w_key, b_key) in enumerate(self._keys):
-            fan_in, fan_out = self.layer_sizes[k], self.layer_sizes[k + 1]
-            if self.activation in _HE_INIT:
-                std = math.sqrt(2.0 / fan_in)
-            else:
-                std = math.sqrt(2.0 / (fan_in + fan_out))
-            self.params[w_key] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
-            self.params[b_key] = np.zeros(fan_out, dtype=self.dtype)
+        self.params = _init_params(self.layer_sizes, self.activation, self.dtype, rng)
 
     # ------------------------------------------------------------------------- description
     @property
@@ -204,16 +256,19 @@ class MLP:
         """Total number of scalars in ``params``."""
         return sum(p.size for p in self.params.values())
 
-    def __repr__(self) -> str:
-        return (
-            f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, "
-            f"dtype={self.dtype.name}, params={self.num_parameters:,})"
-        )
+    @property
+    def dropout_rng(self) -> np.random.Generator:
+        """The generator of the dropout masks, a PCG64 ``np.random.Generator`` (module docstring, "Dropout").
 
-    # ------------------------------------------------------------------------- validation
-    def _check_X(self, X) -> np.ndarray:
-        """Validate X (shape (D,) or (N, D), finite, non-empty) and cast it to the model dtype."""
-        return check_features(X, "X", self.input_dim, self.dtype)
+        Save and restore it as plain data: ``state = model.dropout_rng.bit_generator.state`` (a new dict
+        of str and int) and ``model.dropout_rng.bit_generator.state = state``.
+        """
+        return self._dropout_rng
+
+    def __repr__(self) -> str:
+        rates = "".join(f", {name}={getattr(self, name)!r}" for name in _OPTIONAL_CONFIG_KEYS if getattr(self, name))
+        return (f"MLP({list(self.layer_sizes)}, activation={self.activation!r}{rates}, "
+                f"dtype={self.dtype.name}, params={self.num_parameters:,})")
 
     # ------------------------------------------------------------------------- forward
     def forward(self, X) -> np.ndarray:
@@ -229,11 +284,11 @@ class MLP:
         -------
         logits : ndarray of shape (N, C), or (C,) for X of shape (D,)
         """
-        logits, _ = self.forward_train(X)
+        logits, _ = self.forward_train(X, drop=False)  # evaluation never drops
         return logits
 
-    def forward_train(self, X, need_input_grad: bool = False) -> tuple[np.ndarray, MLPCache]:
-        """Forward pass that keeps every intermediate for :meth:`backward`.
+    def forward_train(self, X, need_input_grad: bool = False, *, drop: bool = True) -> tuple[np.ndarray, MLPCache]:
+        """Forward pass that keeps every intermediate for :meth:`backward`, with dropout.
 
         Parameters
         ----------
@@ -242,6 +297,8 @@ class MLP:
         need_input_grad : bool, default False
             If True, :meth:`backward` also returns ``dL/dX`` (for input saliency, adversarial
             examples, ...). Training never needs it.
+        drop : bool, default True
+            Apply the model's dropout, new masks from :attr:`dropout_rng`; False: :meth:`forward`'s pass.
 
         Returns
         -------
@@ -250,32 +307,22 @@ class MLP:
             Pass it to :meth:`backward`. ``cache.hidden[k]``, (N, H_k) or (1, H_k) for X of shape (D,),
             is hidden layer k's output (0-based); ``cache.layers[k].dense.x`` the input of "W{k+1}".
         """
-        check_bool(need_input_grad, "need_input_grad")
-        X = self._check_X(X)
-        single = X.ndim == 1
-        with np.errstate(over="ignore", invalid="ignore"):
-            logits, cache = self._forward_train(X[None, :] if single else X, bool(need_input_grad))
-        if not np.isfinite(logits).all():
-            raise ValueError(
-                f"X is too large for this model: the logits overflow (X of magnitude up to "
-                f"{float(np.abs(X).max()):.3g}); rescale X"
-            )
-        if not single:
-            return logits, cache
-        logits = logits[0]  # (C,)
-        return logits, cache._replace(logits=logits, single=True)
+        return _checked_forward(self, X, check_bool(need_input_grad, "need_input_grad"), check_bool(drop, "drop"))
 
-    def _forward_train(self, X: np.ndarray, need_input_grad: bool = False):
+    def _forward_train(self, X: np.ndarray, need_input_grad: bool = False, drop: bool = True):
         """The math of :meth:`forward_train`, without checks: X is a 2-D array of the model dtype."""
+        p_in, p = (self.input_dropout, self.dropout) if drop else (0.0, 0.0)  # the dropout rates
+        X, input_drop = _draw_dropout(X, p_in, self._dropout_rng) if p_in else (X, None)  # X * m_0 / (1 - p_in)
         layers, a = [], X  # a: (N, D), then each hidden layer's output (N, H_k)
         for w_key, b_key in self._keys[:-1]:  # the hidden layers
             z, dense_cache = _dense_forward(a, self.params[w_key], self.params[b_key])  # (N, H_k)
             a, act_cache = self._act_forward(z)
-            layers.append(LayerCache(dense_cache, act_cache))
+            a, drop_cache = _draw_dropout(a, p, self._dropout_rng) if p else (a, None)  # a * m / (1 - p)
+            layers.append(LayerCache(dense_cache, act_cache, drop_cache))
         w_key, b_key = self._keys[-1]  # the last layer is linear: its output is the logits
         logits, dense_cache = _dense_forward(a, self.params[w_key], self.params[b_key])  # (N, C)
         layers.append(LayerCache(dense_cache, None))
-        return logits, MLPCache(tuple(layers), logits, False, need_input_grad)
+        return logits, MLPCache(tuple(layers), logits, False, need_input_grad, input_drop)
 
     # ------------------------------------------------------------------------- backward
     def backward(self, dlogits, cache: MLPCache, dhidden=None):
@@ -307,7 +354,8 @@ class MLP:
         ``dL/dW_k = a_{k-1}^T dz_k``, ``dL/db_k = sum_n dz_k`` and ``dL/da_{k-1} = dz_k W_k^T``.
         The first layer's input gradient is skipped unless it was asked for. ``dH_k`` (for
         ``cache.hidden[k] = a_{k+1}``) is added before that layer's activation backward:
-        ``dL/da_{k+1} = dz_{k+2} W_{k+2}^T + dH_k`` (module docstring, "Hidden layers").
+        ``dL/da_{k+1} = dz_{k+2} W_{k+2}^T + dH_k`` (module docstring, "Hidden layers"). With dropout
+        that sum is the gradient at the dropped output, ``cache.hidden[k]``; it then goes through the mask.
         """
         dlogits = _check_backward_inputs(self, dlogits, cache)
         dhidden = _check_dhidden(self, dhidden, cache)
@@ -326,10 +374,12 @@ class MLP:
         act_backward = self._act_backward
         grads = {}
         for k in range(self.num_layers - 1, -1, -1):
-            dense_cache, act_cache = cache.layers[k]
+            dense_cache, act_cache, drop_cache = cache.layers[k]
             if act_cache is not None:
-                if dhidden and k in dhidden:  # dL/da_k = (from the layer above) + dH_k
+                if dhidden and k in dhidden:  # dL/d hidden[k] = (from the layer above) + dH_k
                     dout = dout + np.asarray(dhidden[k], dtype=self.dtype)
+                if drop_cache is not None:  # through the dropout: dL/da_k = dL/d hidden[k] * m / (1 - p)
+                    dout = dropout_backward(dout, drop_cache)
                 dout = act_backward(dout, act_cache)  # dL/da_k -> dL/dz_k
             need_dx = k > 0 or cache.need_input_grad
             dout, grads[self._keys[k][0]], grads[self._keys[k][1]] = dense_backward(
@@ -338,6 +388,8 @@ class MLP:
         grads = {key: grads[key] for key in self.params}  # "W1", "b1", ... order
         if not cache.need_input_grad:
             return grads
+        if cache.input_dropout is not None:  # dL/dX = dL/d(dropped X) * m_0 / (1 - p_in)
+            dout = dropout_backward(dout, cache.input_dropout)
         return grads, (dout[0] if cache.single else dout)
 
     # ------------------------------------------------------------------------- prediction
@@ -407,12 +459,13 @@ class MLP:
             np.copyto(self.params[key], value)
 
     def copy(self) -> MLP:
-        """An independent deep copy: same configuration, copied parameters.
+        """An independent deep copy: same configuration, copied parameters and dropout generator.
 
         Returns
         -------
         MLP
-            Changing its ``params`` does not change this model, and vice versa.
+            Changing its ``params`` does not change this model, and vice versa; its ``dropout_rng``
+            starts from this model's state and is advanced on its own.
         """
         return _copy.deepcopy(self)
 
@@ -422,13 +475,11 @@ class MLP:
         Returns
         -------
         dict
-            ``{"layer_sizes": list of int, "activation": str, "dtype": "float32" or "float64"}``.
+            ``{"layer_sizes": list of int, "activation": str, "dtype": "float32" or "float64",
+            "dropout": float, "input_dropout": float}``.
         """
-        return {
-            "layer_sizes": list(self.layer_sizes),
-            "activation": self.activation,
-            "dtype": self.dtype.name,
-        }
+        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation, "dtype": self.dtype.name,
+                "dropout": self.dropout, "input_dropout": self.input_dropout}
 
     @classmethod
     def from_config(cls, config, params=None, seed=None) -> MLP:
@@ -437,35 +488,85 @@ class MLP:
         Parameters
         ----------
         config : dict
-            Exactly the keys "layer_sizes", "activation" and "dtype".
+            The keys "layer_sizes", "activation" and "dtype", and optionally "dropout" and
+            "input_dropout" (0.0 when absent, as in configs saved before dropout); no others.
         params : mapping of str -> array_like, optional
             Loaded with :meth:`set_params`; without it the weights are freshly initialised.
         seed : int, numpy.random.Generator or None
-            Seed of the initialisation (irrelevant when ``params`` is given).
+            Seed of the initialisation (irrelevant when ``params`` is given) and of ``dropout_rng``.
 
         Returns
         -------
         MLP
         """
         _check_config(config)
-        model = cls(config["layer_sizes"], activation=config["activation"], seed=seed,
-                    dtype=config["dtype"])
+        model = cls(config["layer_sizes"], activation=config["activation"], seed=seed, dtype=config["dtype"],
+                    dropout=config.get("dropout", 0.0), input_dropout=config.get("input_dropout", 0.0))
         if params is not None:
             model.set_params(params)
         return model
 
 
+# ----------------------------------------------------------------------------- construction and forward
+def _init_params(layer_sizes: tuple, activation: str, dtype: np.dtype, rng: np.random.Generator) -> dict:
+    """Freshly initialised ``{"W1": (D, H1), "b1": (H1,), ...}`` (module docstring), drawn from ``rng``."""
+    params = {}
+    for k in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[k - 1], layer_sizes[k]
+        if activation in _HE_INIT:
+            std = math.sqrt(2.0 / fan_in)
+        else:
+            std = math.sqrt(2.0 / (fan_in + fan_out))
+        params[f"W{k}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
+        params[f"b{k}"] = np.zeros(fan_out, dtype=dtype)
+    return params
+
+
+def _child_generator(rng: np.random.Generator) -> np.random.Generator:
+    """A PCG64 generator independent of ``rng``'s stream, without drawing from it (``MLP.dropout_rng``).
+
+    A child of ``rng``'s seed sequence, ``SeedSequence.spawn``: for an int seed, ``SeedSequence(seed,
+    spawn_key=(0,))``; for a given Generator, its next child (two models built from one Generator get
+    different streams). A bit generator without a seed sequence (a legacy-seeded MT19937) gets one
+    seeded from the first raw words of a copy of it, so ``rng`` itself is not advanced either.
+    """
+    seed_seq = getattr(rng.bit_generator, "seed_seq", None)
+    if isinstance(seed_seq, np.random.SeedSequence):
+        return np.random.default_rng(seed_seq.spawn(1)[0])
+    return np.random.default_rng(_copy.deepcopy(rng.bit_generator).random_raw(4).tolist())
+
+
+def _checked_forward(model: MLP, X, need_input_grad: bool, drop: bool) -> tuple[np.ndarray, MLPCache]:
+    """:meth:`MLP.forward_train` after its flags are checked: validate X (shape (D,) or (N, D), finite,
+    non-empty) and cast it to the model dtype, run the math, refuse logits that overflowed, and give a
+    one-sample pass its (C,) logits."""
+    X = check_features(X, "X", model.input_dim, model.dtype)
+    single = X.ndim == 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits, cache = model._forward_train(X[None, :] if single else X, need_input_grad, drop)
+    if not np.isfinite(logits).all():
+        raise ValueError(
+            f"X is too large for this model: the logits overflow (X of magnitude up to "
+            f"{float(np.abs(X).max()):.3g}); rescale X"
+        )
+    if not single:
+        return logits, cache
+    logits = logits[0]  # (C,)
+    return logits, cache._replace(logits=logits, single=True)
+
+
 # ----------------------------------------------------------------------------- checks of the public methods
 def _check_config(config) -> None:
-    """Validate :meth:`MLP.from_config`'s ``config``: a dict of exactly the keys of :meth:`MLP.get_config`."""
+    """Validate :meth:`MLP.from_config`'s ``config``: the keys of :meth:`MLP.get_config`, the rates optional."""
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a dict, got {describe(config)}")
+    expected = list(_CONFIG_KEYS + _OPTIONAL_CONFIG_KEYS)
     for key in _CONFIG_KEYS:
         if key not in config:
-            raise ValueError(f"config is missing key {key!r} (expected {list(_CONFIG_KEYS)})")
-    extra = [key for key in config if key not in _CONFIG_KEYS]
+            raise ValueError(f"config is missing key {key!r} (expected {expected}, the last two optional)")
+    extra = [key for key in config if key not in expected]
     if extra:
-        raise ValueError(f"config has unexpected key {extra[0]!r} (expected {list(_CONFIG_KEYS)})")
+        raise ValueError(f"config has unexpected key {extra[0]!r} (expected {expected}, the last two optional)")
 
 
 def _by_layer(dhidden: dict, n_hidden: int) -> dict:

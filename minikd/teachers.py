@@ -136,7 +136,7 @@ class TeacherModelWrapper:
         tuple of ndarray, one per entry of ``layers``, in that order
             ``out[i]`` has shape (N, H_k) for ``k = layers[i]`` (also for X of shape (D,): (1, H_k),
             as ``MLPCache.hidden``): the output of hidden layer k after its activation, exactly
-            ``forward_train(X)[1].hidden[k]``. Finite (after the cast).
+            ``forward_train(X, drop=False)[1].hidden[k]``. Finite (after the cast).
 
         Raises
         ------
@@ -148,8 +148,8 @@ class TeacherModelWrapper:
 
         Notes
         -----
-        Uses the evaluation forward pass, the one :meth:`MLP.forward` runs (the model has no
-        dropout, so it is ``forward_train``).
+        Uses the evaluation forward pass, the one :meth:`MLP.forward` runs: never dropout, also for a
+        teacher built with ``dropout`` > 0 (its ``dropout_rng`` is not advanced).
         """
         wanted = _check_layers(layers)
         if not isinstance(self.model, MLP):
@@ -163,7 +163,7 @@ class TeacherModelWrapper:
         if dtype is not None:
             dtype = check_model_dtype(dtype, "dtype")
         X = _read_only(check_float_array(X, "X"))
-        _, cache = self.model.forward_train(X)  # = forward(X), keeping the intermediates
+        _, cache = self.model.forward_train(X, drop=False)  # = forward(X), keeping the intermediates
         # forward_train refuses non-finite logits, and an inf or NaN in a hidden layer always reaches them
         out = [cache.hidden[k] for k in ks]
         if dtype is not None:

@@ -3,12 +3,13 @@
 The promise: step 3 is one call of the loss, "step into" on it lands in the strategy's
 ``_compute_step``, whose one line (for a logit loss) hands the logits to ``_compute``, the math; the
 student's softmax is at most 4 frames below ``train_step``: at most 12 line events from the step-3 line
-to the first line of the softmax, and at most 48 from entering ``train_step`` (step 2's forward through a
-[64, 32, 10] student is most of those; step 1 asks for the teacher's logits and hidden layers, step 3's
-call spans two lines). These were 10 and 40 before the hidden-layer losses: the hop through
-``_compute_step`` (which a feature loss uses to pick its layers) and the teacher's hidden layers cost 6.
-The SGD update formula is one frame below
-``train_step``. These counts are what a debugger's "step" shows, one event per press.
+to the first line of the softmax, and at most 51 from entering ``train_step``. Step 2's forward through a
+[64, 32, 10] student is most of those (3 of them the dropout lines of ``MLP._forward_train``: the rates,
+the input and one per hidden layer, skipped expressions at rate 0); step 1 asks for the teacher's logits
+and hidden layers, and step 3's call spans two lines. These were 10 and 40 before hidden-layer losses
+and dropout: the hop through ``_compute_step`` (where a feature loss picks its layers), the teacher's
+hidden layers and dropout cost 9. The SGD update formula is one frame below ``train_step``. These counts
+are what a debugger's "step" shows, one event per press.
 """
 
 import linecache
@@ -77,7 +78,7 @@ def test_step_into_step_3_lands_in_the_math_and_reaches_the_softmax_in_few_steps
     assert lines[softmax][2] <= 4, f"the student's softmax is {lines[softmax][2]} frames below train_step"
     shown = [f"{name}: {text}" for _, name, _, text in lines[step3:softmax + 1]]
     assert softmax - step3 <= 12, f"{softmax - step3} line events from step 3 to the softmax: {shown}"
-    assert softmax + 1 <= 48, f"{softmax + 1} line events from entering train_step to the softmax"
+    assert softmax + 1 <= 51, f"{softmax + 1} line events from entering train_step to the softmax"
 
 
 def test_the_sgd_formula_is_one_frame_below_train_step(setup):

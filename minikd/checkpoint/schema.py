@@ -41,6 +41,8 @@ _TRAINER_KEYS = ("config", "rng_state", "early_stopping", "history", "fingerprin
 # The names a strategy's trainable arrays have in the trainer: "strategy.W", "strategy.1.W", ...
 _STRATEGY_PARAM = re.compile(r"strategy\.([0-9]{1,4}\.)*[A-Za-z_][A-Za-z0-9_]{0,63}")
 _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
+_MODEL_KEYS = ("layer_sizes", "activation", "dtype")
+_MODEL_RATES = ("dropout", "input_dropout")  # optional: absent in files saved before MLP had dropout (0.0)
 
 
 @dataclass
@@ -125,11 +127,16 @@ def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
 def _check_model(value, where: str):
     """A saved MLP (``{"config", "params"}``): the config's rules, then every parameter's shape
     and dtype from the config, before a model of that size is built (it cannot be larger than
-    the arrays the file really holds)."""
+    the arrays the file really holds). The dropout rates are optional keys of the config."""
     if value is None:
         return None
     check_dict(value, where, ("config", "params"))
-    config = check_dict(value["config"], f"{where}['config']", ("layer_sizes", "activation", "dtype"))
+    rates = tuple(key for key in _MODEL_RATES if isinstance(value["config"], dict) and key in value["config"])
+    config = check_dict(value["config"], f"{where}['config']", _MODEL_KEYS + rates)
+    for key in rates:
+        rate = config[key]
+        _require(type(rate) in (int, float) and 0 <= rate < 1, f"{where}['config'][{key!r}]",
+                 "a number in [0, 1) (the probability of dropping a unit)", rate)
     sizes = config["layer_sizes"]
     _require(isinstance(sizes, list) and len(sizes) >= 2
              and all(type(n) is int and 1 <= n <= 2**31 for n in sizes),
