@@ -19,6 +19,7 @@ import numpy as np
 
 from ._validation import (
     check_bool,
+    check_float_array,
     check_fraction,
     check_int,
     check_model_dtype,
@@ -27,7 +28,7 @@ from ._validation import (
     describe,
 )
 
-__all__ = ["load_digits", "train_test_split", "make_blobs", "label_subset"]
+__all__ = ["load_digits", "train_test_split", "make_blobs", "label_subset", "shift_digits"]
 
 _DIGITS_RESOURCE = ("data", "digits.npz")
 _DIGITS_PIXEL_MAX = 16
@@ -361,3 +362,56 @@ def _float_or_inf(value) -> float:
         return float(value)
     except OverflowError:
         return float("inf") if value > 0 else float("-inf")
+
+
+def shift_digits(X_batch, rng, max_shift: int = 1, image_shape=(8, 8)) -> np.ndarray:
+    """Shift each image of a batch by a random whole number of pixels: the jitter of Hinton's recipe.
+
+    Made for ``train(..., augment=shift_digits)``: each row of ``X_batch`` is an image of
+    ``image_shape`` (the bundled digits are 8 x 8, flattened to 64), moved by ``(dy, dx)`` drawn
+    uniformly from ``{-max_shift, ..., max_shift}`` each (so ``(0, 0)``, no shift, is one of the
+    ``(2 max_shift + 1)^2`` outcomes); pixels moved in from outside are 0, the digits' background.
+
+    Parameters
+    ----------
+    X_batch : array_like of shape (B, H * W)
+        Flattened images, finite.
+    rng : numpy.random.Generator
+        Draws the shifts (the trainer passes its own generator, so a run stays reproducible).
+    max_shift : int >= 0, default 1
+        The largest shift in each direction, below each side of ``image_shape``.
+    image_shape : tuple (H, W), default (8, 8)
+
+    Returns
+    -------
+    ndarray of shape (B, H * W), X_batch's dtype (float64 for integer input)
+        A new array; ``X_batch`` is not changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.arange(1.0, 10.0)[None, :]           # one 3 x 3 image
+    >>> shift_digits(X, np.random.default_rng(0), image_shape=(3, 3)).shape
+    (1, 9)
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {describe(rng)}")
+    if not (isinstance(image_shape, tuple) and len(image_shape) == 2
+            and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in image_shape)):
+        raise ValueError(f"image_shape must be a tuple (H, W) of two ints >= 1, got {describe(image_shape)}")
+    h, w = (int(n) for n in image_shape)
+    max_shift = check_int(max_shift, "max_shift", minimum=0, maximum=min(h, w) - 1)
+    X = check_float_array(X_batch, "X_batch", ndim=2)
+    if X.shape[1] != h * w:
+        raise ValueError(f"X_batch must have H * W = {h * w} columns (image_shape {image_shape}), got shape {X.shape}")
+    images = X.reshape(-1, h, w)
+    out = np.zeros_like(images)
+    dy = rng.integers(-max_shift, max_shift + 1, size=len(images))  # (B,) rows down (negative: up)
+    dx = rng.integers(-max_shift, max_shift + 1, size=len(images))  # (B,) columns right (negative: left)
+    for sy in range(-max_shift, max_shift + 1):
+        for sx in range(-max_shift, max_shift + 1):
+            chosen = (dy == sy) & (dx == sx)
+            # out[i, r + sy, c + sx] = images[i, r, c] wherever both are inside the image
+            out[chosen, max(sy, 0):h + min(sy, 0), max(sx, 0):w + min(sx, 0)] = \
+                images[chosen, max(-sy, 0):h - max(sy, 0), max(-sx, 0):w - max(sx, 0)]
+    return out.reshape(X.shape)

@@ -265,7 +265,10 @@ def test_rkd_gradient_check_can_fail():
 def test_loss_matches_loop_reference(loss_fn, batch):
     S, T, _ = batch
     assume_defined(loss_fn, S, T)
-    np.testing.assert_allclose(loss_fn.compute_loss(S, T), reference(loss_fn, S, T), rtol=1e-12, atol=1e-14)
+    # PKT's kernel (1 + cos) / 2 cancels for nearly opposite rows (cos near -1: common in 2-D draws), and
+    # its log amplifies that rounding in both implementations: hypothesis found a 3.3e-12 relative gap.
+    rtol = 1e-10 if isinstance(loss_fn, PKTLoss) else 1e-12
+    np.testing.assert_allclose(loss_fn.compute_loss(S, T), reference(loss_fn, S, T), rtol=rtol, atol=1e-14)
 
 
 @pytest.mark.parametrize("loss_fn", all_losses(), ids=repr)

@@ -125,12 +125,16 @@ def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
 
 
 def _check_model(value, where: str):
-    """A saved MLP (``{"config", "params"}``): the config's rules, then every parameter's shape
-    and dtype from the config, before a model of that size is built (it cannot be larger than
-    the arrays the file really holds). The dropout rates are optional keys of the config."""
+    """A saved MLP (``{"config", "params"}``, optionally ``"dropout_rng"``): the config's rules, then every
+    parameter's shape and dtype from the config, before a model of that size is built (it cannot be
+    larger than the arrays the file really holds). The dropout rates are optional keys of the config."""
     if value is None:
         return None
-    check_dict(value, where, ("config", "params"))
+    # "dropout_rng": the state of the model's dropout generator (a student's, for bit-identical resume)
+    check_dict(value, where, ("config", "params") + (("dropout_rng",) if isinstance(value, dict)
+                                                     and "dropout_rng" in value else ()))
+    if "dropout_rng" in value:
+        check_rng_state(value["dropout_rng"], f"{where}['dropout_rng']")
     rates = tuple(key for key in _MODEL_RATES if isinstance(value["config"], dict) and key in value["config"])
     config = check_dict(value["config"], f"{where}['config']", _MODEL_KEYS + rates)
     for key in rates:
@@ -151,7 +155,10 @@ def _check_model(value, where: str):
         spec[f"W{k}"] = ((sizes[k - 1], sizes[k]), dtype)
         spec[f"b{k}"] = ((sizes[k],), dtype)
     check_arrays_like(value["params"], f"{where}['params']", spec)
-    return MLP.from_config(config, params=value["params"])
+    model = MLP.from_config(config, params=value["params"])
+    if "dropout_rng" in value:
+        model.dropout_rng.bit_generator.state = value["dropout_rng"]
+    return model
 
 
 def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:

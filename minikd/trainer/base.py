@@ -30,6 +30,7 @@ from .evaluation import EvaluationMixin
 from .resume import RunStateMixin, run_fingerprint
 from .run import (
     Run,
+    augmented_batch,
     check_class_counts,
     check_step_arguments,
     check_train_arguments,
@@ -213,7 +214,7 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
 
     # ------------------------------------------------------------------ the run, as an outline
     def train(self, student, X, y=None, epochs: int = 20, batch_size: int = 32, optimizer=None,
-              validation_data=None, callbacks=(), verbose: int = 1, resume_from=None) -> History:
+              validation_data=None, callbacks=(), verbose: int = 1, resume_from=None, augment=None) -> History:
         """Train ``student`` in place and return its :class:`History`.
 
         Parameters
@@ -243,13 +244,17 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
             result is bit-for-bit the run that never stopped. A checkpoint of a run that had
             already ended early (early stopping or a callback) is complete: it is loaded (best
             weights restored) and not trained further.
+        augment : callable, optional
+            ``augment(X_batch, rng) -> X_batch`` of the same shape (e.g. ``minikd.datasets.shift_digits``)
+            on each training batch, with the trainer's generator (resume stays bit-identical). The teacher
+            sees it too: one teacher pass per sample per epoch, no cache. Validation is never augmented.
 
         Returns
         -------
         History
         """
         run = check_train_arguments(self, student, X, y, epochs, batch_size, optimizer, validation_data,
-                                    callbacks, verbose, resume_from)
+                                    callbacks, verbose, resume_from, augment)
         with blas_threads_for(student, run.batch_size):  # one BLAS thread for a small model (minikd/_threads.py)
             manager = self._open_checkpoints(run)  # None without a checkpoint_config; holds the directory's lock
             try:
@@ -311,9 +316,10 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for b in range(n_batches):
                 idx = perm[b * batch_size:(b + 1) * batch_size if b < n_batches - 1 else n]  # dataset indices
-                try:
-                    rec = self.train_step(run.student, X[idx], None if y is None else y[idx], idx, run.optimizer,
-                                          validate=False)
+                X_batch = X[idx] if run.augment is None else augmented_batch(run, X[idx], self.rng)
+                try:  # an augmented batch is not in the teacher's cache: no indices
+                    rec = self.train_step(run.student, X_batch, None if y is None else y[idx],
+                                          idx if run.augment is None else None, run.optimizer, validate=False)
                 except TrainingDivergedError as exc:
                     raise TrainingDivergedError(
                         f"training diverged at epoch {epoch}, batch {b + 1}/{n_batches}: {exc}. The student keeps "
@@ -378,15 +384,3 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self, run.logs)
         return run.history
-
-    def get_config(self) -> dict:
-        """Plain-data settings (stored in checkpoints and compared on resume)."""
-        return {
-            "trainer": type(self).__name__,
-            "strategy": self.strategy.get_config(),
-            "seed": "np.random.Generator" if isinstance(self.seed, np.random.Generator) else self.seed,
-            "use_early_stopping": self.use_early_stopping,
-            "early_stopping_patience": self.early_stopping.patience,
-            "early_stopping_min_delta": self.early_stopping.min_delta,
-            "restore_best_weights": self.early_stopping.restore_best_weights,
-        }

@@ -22,7 +22,7 @@ class EvaluationMixin:
         """Loss, accuracy and agreement on (X, y), the teacher's outputs ``(logits, hidden)`` given."""
         teacher_logits, teacher_hidden = teacher_outputs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            logits, cache = student._forward_train(X)
+            logits, cache = student._forward_train(X, drop=False)  # evaluation never drops units
             y_kind = _label_kind(y)
             loss, _, _ = self.strategy._compute_step(logits, teacher_logits, y_kind, y, cache, teacher_hidden)
         out = {"loss": float(loss), "accuracy": None if y is None else _accuracy(logits, y_kind, y),

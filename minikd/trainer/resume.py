@@ -101,7 +101,8 @@ def checkpoint_state(trainer, epoch: int, run) -> dict:
     return {
         "minikd_version": __version__,
         "epoch": int(epoch),
-        "student": {"config": student.get_config(), "params": {k: v.copy() for k, v in student.params.items()}}
+        "student": {"config": student.get_config(), "params": {k: v.copy() for k, v in student.params.items()},
+                    "dropout_rng": student.dropout_rng.bit_generator.state}  # where the next masks come from
         if config.save_student else None,
         "teacher": teacher_checkpoint_state(trainer) if config.save_teacher else None,
         "optimizer": {"config": {"name": type(optimizer).__name__, **optimizer.get_config()},
@@ -166,6 +167,18 @@ def _check_finite_state(epoch: int, params: dict, optimizer_state: dict) -> None
 class RunStateMixin:
     """The run-state half of a trainer: its ``state_dict``/``load_state_dict``, the fingerprint of
     its teacher, and opening, resuming from and writing checkpoints (the loop is in ``base.py``)."""
+
+    def get_config(self) -> dict:
+        """Plain-data settings (stored in checkpoints and compared on resume)."""
+        return {
+            "trainer": type(self).__name__,
+            "strategy": self.strategy.get_config(),
+            "seed": "np.random.Generator" if isinstance(self.seed, np.random.Generator) else self.seed,
+            "use_early_stopping": self.use_early_stopping,
+            "early_stopping_patience": self.early_stopping.patience,
+            "early_stopping_min_delta": self.early_stopping.min_delta,
+            "restore_best_weights": self.early_stopping.restore_best_weights,
+        }
 
     def state_dict(self) -> dict:
         """The state of the current run as plain data (what a checkpoint needs besides the student
@@ -243,6 +256,7 @@ class RunStateMixin:
         ckpt = load_checkpoint(path)
         check_resume(self, ckpt, run)
         run.student.set_params(ckpt.student.params)
+        run.student.dropout_rng.bit_generator.state = ckpt.student.dropout_rng.bit_generator.state
         run.optimizer.load_state_dict(ckpt.optimizer_state)
         self.load_state_dict(ckpt.trainer_state)
         return ckpt.epoch

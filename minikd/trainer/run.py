@@ -12,8 +12,8 @@ from .._validation import check_int, check_labels, describe
 from ..optim import SGD
 from ._helpers import _check_callbacks, _check_optimizer, _check_student, _check_X, _label_kind
 
-__all__ = ["Run", "bind_strategy", "check_train_arguments", "check_step_arguments", "check_y", "check_class_counts",
-           "learn_teacher_classes"]
+__all__ = ["Run", "augmented_batch", "bind_strategy", "check_train_arguments", "check_step_arguments", "check_y",
+           "check_class_counts", "learn_teacher_classes"]
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Run:
     y_val : ndarray of shape (M,) or (M, C), or None
     callbacks : tuple
     verbose : int
+    augment : callable or None
+        ``augment(X_batch, rng) -> X_batch``, applied to every training batch (see ``train``).
     monitor : {"val_loss", "loss"}
         What early stopping watches.
     params : dict of str -> ndarray
@@ -62,6 +64,7 @@ class Run:
     verbose: int
     monitor: str
     params: dict = field(default_factory=dict)
+    augment: object = None
     history: History = field(default_factory=History)
     val_teacher: tuple | None = None
     logs: dict = field(default_factory=dict)
@@ -69,7 +72,7 @@ class Run:
 
 
 def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer, validation_data, callbacks,
-                          verbose, resume_from=None) -> Run:
+                          verbose, resume_from=None, augment=None) -> Run:
     """Validate the arguments of ``trainer.train`` (see its docstring) and return them as a :class:`Run`.
 
     Raises
@@ -96,6 +99,8 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     if resume_from is None:  # a resume replaces the optimizer's state with the checkpoint's
         optimizer.check_params(params, stacklevel=4)  # a warning points at the call of train()
     verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be a callable augment(X_batch, rng) -> X_batch or None, got {describe(augment)}")
     callbacks = _check_callbacks(callbacks)
     X_val = y_val = None
     if validation_data is not None:
@@ -113,7 +118,17 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     if trainer.use_early_stopping and X_val is None:
         warnings.warn("early stopping without validation_data monitors the training loss", UserWarning, stacklevel=3)
     return Run(student, X, y, _label_kind(y), epochs, batch_size, optimizer, X_val, y_val, callbacks, verbose,
-               monitor="val_loss" if X_val is not None else "loss", params=params)
+               monitor="val_loss" if X_val is not None else "loss", params=params, augment=augment)
+
+
+def augmented_batch(run: Run, X_batch: np.ndarray, rng) -> np.ndarray:
+    """``run.augment(X_batch, rng)``, checked: finite, of X_batch's shape, cast to the student's dtype."""
+    out = run.augment(X_batch, rng)
+    where = "the batch returned by augment(X_batch, rng)"
+    out = _check_X(out, where, run.student)
+    if out.shape != X_batch.shape:
+        raise ValueError(f"{where} must have the shape of X_batch {X_batch.shape}, got shape {out.shape}")
+    return out
 
 
 def bind_strategy(trainer, student) -> dict:
