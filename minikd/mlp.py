@@ -63,6 +63,14 @@ initialisation generator, whose stream it leaves untouched, so a seed gives the 
 rate, and the same masks for float32 and float64 models. Only ``forward_train`` draws from it:
 ``x.size`` float64 uniforms per dropped array, the input first, then the hidden layers in order.
 
+Max-norm
+--------
+``MLP(..., max_norm=c)`` (Hinton et al. 2012; Srivastava et al. 2014, section 5.1): after each update the
+trainer calls :meth:`MLP.apply_max_norm`, which rescales every hidden unit's incoming weight vector (a
+column of ``W_k``, k < L: the hidden layers, not the output layer) whose L2 norm exceeds ``c`` back to norm
+``c``, i.e. projects it onto the ball of radius ``c``. Biases are not constrained. ``None`` (default): no
+constraint, nothing computed.
+
 Public methods validate their inputs; the private ``_forward_train``/``_backward`` hold only the math
 and are what the trainers call in their hot loop, on arrays they validated once.
 """
@@ -105,7 +113,7 @@ __all__ = ["MLP", "MLPCache", "LayerCache", "check_hidden_index"]
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _HE_INIT = ("relu", "leaky_relu")  # the other activations get Glorot/Xavier init
 _CONFIG_KEYS = ("layer_sizes", "activation", "dtype")
-_OPTIONAL_CONFIG_KEYS = ("dropout", "input_dropout")  # absent in configs saved before dropout: 0.0
+_OPTIONAL_CONFIG_KEYS = ("dropout", "input_dropout", "max_norm")  # absent in older configs: 0.0, 0.0, None
 
 
 class LayerCache(NamedTuple):
@@ -180,7 +188,97 @@ def _check_layer_sizes(layer_sizes) -> tuple[int, ...]:
     return tuple(check_int(n, f"layer_sizes[{i}]", minimum=1) for i, n in enumerate(layer_sizes))
 
 
-class MLP:
+class _ParamsAndConfig:
+    """The MLP's state half: copies of its parameters, loading them, max-norm, copies of the model and its
+    plain-data config (kept apart from the math in :class:`MLP`)."""
+
+    def get_params(self) -> dict:
+        """A copy of ``params`` (a dict of new arrays), e.g. to remember the best weights.
+
+        Returns
+        -------
+        dict of str -> ndarray
+        """
+        return {key: value.copy() for key, value in self.params.items()}
+
+    def set_params(self, params) -> None:
+        """Copy ``params`` into the model, after checking all of them.
+
+        Parameters
+        ----------
+        params : mapping of str -> array_like
+            Exactly the keys of ``self.params``, each of the same shape, finite. Values are cast to
+            the model dtype and copied into the existing arrays (the caller's arrays are not kept,
+            so changing them later does not change the model).
+
+        Raises
+        ------
+        ValueError
+            Naming the key that is missing, unexpected, of the wrong shape or not finite. Nothing
+            is changed when any check fails.
+        """
+        checked = _checked_params(self, params)
+        for key, value in checked.items():
+            np.copyto(self.params[key], value)
+
+    def apply_max_norm(self) -> None:
+        """Rescale, in place, each hidden unit's incoming weights (columns of W_1 .. W_{L-1}) whose L2 norm
+        exceeds ``max_norm`` to norm ``max_norm`` (module docstring, "Max-norm"); nothing if it is None."""
+        if self.max_norm is not None:
+            _project_columns([self.params[w] for w, _ in self._keys[:-1]], self.max_norm)
+
+    def copy(self) -> MLP:
+        """An independent deep copy: same configuration, copied parameters and dropout generator.
+
+        Returns
+        -------
+        MLP
+            Changing its ``params`` does not change this model, and vice versa; its ``dropout_rng``
+            starts from this model's state and is advanced on its own.
+        """
+        return _copy.deepcopy(self)
+
+    def get_config(self) -> dict:
+        """The constructor arguments as plain data (for checkpoints).
+
+        Returns
+        -------
+        dict
+            ``{"layer_sizes": list of int, "activation": str, "dtype": "float32" or "float64",
+            "dropout": float, "input_dropout": float, "max_norm": float or None}``.
+        """
+        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation, "dtype": self.dtype.name,
+                "dropout": self.dropout, "input_dropout": self.input_dropout, "max_norm": self.max_norm}
+
+    @classmethod
+    def from_config(cls, config, params=None, seed=None) -> MLP:
+        """Build a model from :meth:`get_config` output, optionally with given parameters.
+
+        Parameters
+        ----------
+        config : dict
+            The keys "layer_sizes", "activation" and "dtype", and optionally "dropout",
+            "input_dropout" (0.0 when absent, as in configs saved before dropout) and "max_norm" (None
+            when absent); no others.
+        params : mapping of str -> array_like, optional
+            Loaded with :meth:`set_params`; without it the weights are freshly initialised.
+        seed : int, numpy.random.Generator or None
+            Seed of the initialisation (irrelevant when ``params`` is given) and of ``dropout_rng``.
+
+        Returns
+        -------
+        MLP
+        """
+        _check_config(config)
+        model = cls(config["layer_sizes"], activation=config["activation"], seed=seed, dtype=config["dtype"],
+                    dropout=config.get("dropout", 0.0), input_dropout=config.get("input_dropout", 0.0),
+                    max_norm=config.get("max_norm"))
+        if params is not None:
+            model.set_params(params)
+        return model
+
+
+class MLP(_ParamsAndConfig):
     """Multilayer perceptron classifier with hand-written backpropagation.
 
     Parameters
@@ -197,6 +295,9 @@ class MLP:
     dropout, input_dropout : float in [0, 1), default 0.0
         Probability of dropping each hidden unit / each input feature in :meth:`forward_train`
         (inverted dropout; module docstring, "Dropout"). 0 turns it off.
+    max_norm : float > 0 or None, default None
+        Largest L2 norm of a hidden unit's incoming weights, enforced after each update by the trainers
+        (:meth:`apply_max_norm`; module docstring, "Max-norm"). None: no constraint.
 
     Attributes
     ----------
@@ -221,12 +322,13 @@ class MLP:
     """
 
     def __init__(self, layer_sizes, activation: str = "relu", seed=None, dtype=np.float64,
-                 dropout: float = 0.0, input_dropout: float = 0.0):
+                 dropout: float = 0.0, input_dropout: float = 0.0, max_norm: float | None = None):
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.dtype = check_model_dtype(dtype)
         self.dropout = _check_drop_probability(dropout, "dropout")
         self.input_dropout = _check_drop_probability(input_dropout, "input_dropout")
+        self.max_norm = None if max_norm is None else check_positive_float(max_norm, "max_norm")
         rng = np.random.default_rng(check_seed(seed))
         self._dropout_rng = _child_generator(rng)  # before the weights: it never draws from rng
 
@@ -428,84 +530,6 @@ class MLP:
         with np.errstate(over="ignore"):  # a tiny T: logits / T beyond the float range, probability 0
             return _softmax(logits, t)
 
-    # ------------------------------------------------------------------------- state
-    def get_params(self) -> dict:
-        """A copy of ``params`` (a dict of new arrays), e.g. to remember the best weights.
-
-        Returns
-        -------
-        dict of str -> ndarray
-        """
-        return {key: value.copy() for key, value in self.params.items()}
-
-    def set_params(self, params) -> None:
-        """Copy ``params`` into the model, after checking all of them.
-
-        Parameters
-        ----------
-        params : mapping of str -> array_like
-            Exactly the keys of ``self.params``, each of the same shape, finite. Values are cast to
-            the model dtype and copied into the existing arrays (the caller's arrays are not kept,
-            so changing them later does not change the model).
-
-        Raises
-        ------
-        ValueError
-            Naming the key that is missing, unexpected, of the wrong shape or not finite. Nothing
-            is changed when any check fails.
-        """
-        checked = _checked_params(self, params)
-        for key, value in checked.items():
-            np.copyto(self.params[key], value)
-
-    def copy(self) -> MLP:
-        """An independent deep copy: same configuration, copied parameters and dropout generator.
-
-        Returns
-        -------
-        MLP
-            Changing its ``params`` does not change this model, and vice versa; its ``dropout_rng``
-            starts from this model's state and is advanced on its own.
-        """
-        return _copy.deepcopy(self)
-
-    def get_config(self) -> dict:
-        """The constructor arguments as plain data (for checkpoints).
-
-        Returns
-        -------
-        dict
-            ``{"layer_sizes": list of int, "activation": str, "dtype": "float32" or "float64",
-            "dropout": float, "input_dropout": float}``.
-        """
-        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation, "dtype": self.dtype.name,
-                "dropout": self.dropout, "input_dropout": self.input_dropout}
-
-    @classmethod
-    def from_config(cls, config, params=None, seed=None) -> MLP:
-        """Build a model from :meth:`get_config` output, optionally with given parameters.
-
-        Parameters
-        ----------
-        config : dict
-            The keys "layer_sizes", "activation" and "dtype", and optionally "dropout" and
-            "input_dropout" (0.0 when absent, as in configs saved before dropout); no others.
-        params : mapping of str -> array_like, optional
-            Loaded with :meth:`set_params`; without it the weights are freshly initialised.
-        seed : int, numpy.random.Generator or None
-            Seed of the initialisation (irrelevant when ``params`` is given) and of ``dropout_rng``.
-
-        Returns
-        -------
-        MLP
-        """
-        _check_config(config)
-        model = cls(config["layer_sizes"], activation=config["activation"], seed=seed, dtype=config["dtype"],
-                    dropout=config.get("dropout", 0.0), input_dropout=config.get("input_dropout", 0.0))
-        if params is not None:
-            model.set_params(params)
-        return model
-
 
 # ----------------------------------------------------------------------------- construction and forward
 def _init_params(layer_sizes: tuple, activation: str, dtype: np.dtype, rng: np.random.Generator) -> dict:
@@ -563,10 +587,19 @@ def _check_config(config) -> None:
     expected = list(_CONFIG_KEYS + _OPTIONAL_CONFIG_KEYS)
     for key in _CONFIG_KEYS:
         if key not in config:
-            raise ValueError(f"config is missing key {key!r} (expected {expected}, the last two optional)")
+            raise ValueError(f"config is missing key {key!r} (expected {expected}, the last three optional)")
     extra = [key for key in config if key not in expected]
     if extra:
-        raise ValueError(f"config has unexpected key {extra[0]!r} (expected {expected}, the last two optional)")
+        raise ValueError(f"config has unexpected key {extra[0]!r} (expected {expected}, the last three optional)")
+
+
+def _project_columns(weights: list, c: float) -> None:
+    """Scale each column of each W (in, out) whose L2 norm is above c down to norm c, in place."""
+    for W in weights:
+        norms = np.sqrt((W * W).sum(axis=0))                  # (out,): one incoming vector per unit
+        too_long = norms > c
+        if too_long.any():
+            W[:, too_long] *= (c / norms[too_long]).astype(W.dtype)
 
 
 def _by_layer(dhidden: dict, n_hidden: int) -> dict:

@@ -314,7 +314,7 @@ def test_config_round_trip():
     model = _random_model([3, 5, 2], "sigmoid", dtype=np.float32)
     config = model.get_config()
     assert config == {"layer_sizes": [3, 5, 2], "activation": "sigmoid", "dtype": "float32",
-                      "dropout": 0.0, "input_dropout": 0.0}
+                      "dropout": 0.0, "input_dropout": 0.0, "max_norm": None}
     assert json.loads(json.dumps(config)) == config, "config must be plain data"
     rebuilt = MLP.from_config(config, params=model.params)
     assert rebuilt.dtype == np.float32 and repr(rebuilt) == repr(model)

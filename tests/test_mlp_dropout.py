@@ -418,7 +418,7 @@ def test_the_config_round_trip_carries_the_rates():
     model = MLP([5, 9, 3], activation="tanh", seed=4, dropout=0.3, input_dropout=0.1)
     config = model.get_config()
     assert config == {"layer_sizes": [5, 9, 3], "activation": "tanh", "dtype": "float64",
-                      "dropout": 0.3, "input_dropout": 0.1}
+                      "dropout": 0.3, "input_dropout": 0.1, "max_norm": None}
     assert json.loads(json.dumps(config)) == config and type(config["dropout"]) is float
     rebuilt = MLP.from_config(config, params=model.params)
     assert (rebuilt.dropout, rebuilt.input_dropout) == (0.3, 0.1)
@@ -435,7 +435,7 @@ def test_a_config_without_the_rates_gives_no_dropout():
     model = MLP.from_config({"layer_sizes": [3, 4, 2], "activation": "relu", "dtype": "float32"}, seed=0)
     assert (model.dropout, model.input_dropout) == (0.0, 0.0)
     assert model.get_config() == {"layer_sizes": [3, 4, 2], "activation": "relu", "dtype": "float32",
-                                  "dropout": 0.0, "input_dropout": 0.0}
+                                  "dropout": 0.0, "input_dropout": 0.0, "max_norm": None}
     assert "dropout" not in repr(model)
     model = MLP.from_config({"layer_sizes": [3, 4, 2], "activation": "relu", "dtype": "float32", "dropout": 0.5})
     assert (model.dropout, model.input_dropout) == (0.5, 0.0)

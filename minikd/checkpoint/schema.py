@@ -43,6 +43,7 @@ _STRATEGY_PARAM = re.compile(r"strategy\.([0-9]{1,4}\.)*[A-Za-z_][A-Za-z0-9_]{0,
 _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
 _MODEL_KEYS = ("layer_sizes", "activation", "dtype")
 _MODEL_RATES = ("dropout", "input_dropout")  # optional: absent in files saved before MLP had dropout (0.0)
+_MODEL_OPTIONAL = _MODEL_RATES + ("max_norm",)  # max_norm: absent before it existed (None)
 
 
 @dataclass
@@ -127,7 +128,7 @@ def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
 def _check_model(value, where: str):
     """A saved MLP (``{"config", "params"}``, optionally ``"dropout_rng"``): the config's rules, then every
     parameter's shape and dtype from the config, before a model of that size is built (it cannot be
-    larger than the arrays the file really holds). The dropout rates are optional keys of the config."""
+    larger than the arrays the file really holds). The dropout rates and max_norm are optional keys of the config."""
     if value is None:
         return None
     # "dropout_rng": the state of the model's dropout generator (a student's, for bit-identical resume)
@@ -135,9 +136,13 @@ def _check_model(value, where: str):
                                                      and "dropout_rng" in value else ()))
     if "dropout_rng" in value:
         check_rng_state(value["dropout_rng"], f"{where}['dropout_rng']")
-    rates = tuple(key for key in _MODEL_RATES if isinstance(value["config"], dict) and key in value["config"])
-    config = check_dict(value["config"], f"{where}['config']", _MODEL_KEYS + rates)
-    for key in rates:
+    given = tuple(key for key in _MODEL_OPTIONAL if isinstance(value["config"], dict) and key in value["config"])
+    config = check_dict(value["config"], f"{where}['config']", _MODEL_KEYS + given)
+    if config.get("max_norm") is not None:
+        norm = config["max_norm"]
+        _require(type(norm) in (int, float) and 0 < norm < float("inf"), f"{where}['config']['max_norm']",
+                 "None or a finite number > 0", norm)
+    for key in (k for k in given if k in _MODEL_RATES):
         rate = config[key]
         _require(type(rate) in (int, float) and 0 <= rate < 1, f"{where}['config'][{key!r}]",
                  "a number in [0, 1) (the probability of dropping a unit)", rate)

@@ -209,6 +209,7 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise TrainingDivergedError(f"the loss ({loss}) or the gradient norm ({grad_norm}) is not finite")
         optimizer._step(student.params | self.strategy._named_params(), grads)  # the student's and the strategy's
+        student.apply_max_norm()  # MLP(max_norm=c): project hidden units' incoming weights (nothing if None)
         return StepRecord(loss, parts.get("soft"), parts.get("hard"), student_logits,
                           teacher_logits, dlogits, grad_norm, X_batch.shape[0])
 
