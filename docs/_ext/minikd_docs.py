@@ -429,6 +429,29 @@ def escape_bars(app, what, name, obj, options, lines):
                                for part in _INLINE.split(line))
 
 
+# ---------------------------------------------------------------------------------------- Attributes
+def keep_attribute_descriptions():
+    """Keep what a class's *Attributes* section says about a property, and link the property.
+
+    numpydoc replaces that text with the first sentence of the property's own docstring (which autodoc
+    documents just below anyway); minikd's class docstrings hold the fuller description (shapes, what
+    is shared, what is copied), which would then appear nowhere. numpydoc offers no setting for this,
+    so its ``_process_param`` is wrapped; if a numpydoc release renames it, the build keeps numpydoc's
+    behaviour."""
+    from numpydoc.docscrape_sphinx import SphinxDocString
+
+    original = getattr(SphinxDocString, "_process_param", None)
+    if original is None or getattr(original, "_minikd", False):
+        return
+
+    def process_param(self, param, desc, fake_autosummary):
+        display, summary = original(self, param, desc, fake_autosummary)
+        return display, (desc if any(line.strip() for line in desc) else summary)
+
+    process_param._minikd = True
+    SphinxDocString._process_param = process_param
+
+
 # ---------------------------------------------------------------------------------------- the build
 def _generate(app, config):
     """``config-inited``: everything generated, before Sphinx looks for source files."""
@@ -472,7 +495,10 @@ def _report_times(app, exception):
 
 
 def setup(app):
+    keep_attribute_descriptions()
     app.add_config_value("minikd_mathjax_dir", None, "html")
+    # a changed extension changes what every page holds: Sphinx then reads them all again
+    app.add_config_value("minikd_docs_extension", hashlib.sha256(Path(__file__).read_bytes()).hexdigest(), "env")
     app.connect("config-inited", _generate)
     app.connect("source-read", _inject)
     app.connect("autodoc-process-docstring", escape_bars, priority=800)      # after numpydoc (500)
