@@ -559,8 +559,9 @@ def reference_distillation_loss(student_logits, teacher_logits, labels, temperat
     ``"minikd"`` / ``"aidotnet"`` (:class:`minikd.DistillationLoss`; alpha weights the **hard** term)
         ``L = alpha * CE + (1 - alpha) * T**2 * KL``; without labels ``L = T**2 * KL``.
 
-    ``"pytorch_tutorial"`` (pytorch/tutorials, ``beginner_source/knowledge_distillation_tutorial.py``,
-    ``train_knowledge_distillation``; two independent weights)
+    ``"pytorch_tutorial"`` (two independent weights)
+        From pytorch/tutorials, ``beginner_source/knowledge_distillation_tutorial.py``,
+        ``train_knowledge_distillation``.
         ``soft_targets_loss = sum(soft_targets * (soft_targets.log() - soft_prob)) / N * T**2``
         with ``soft_targets = softmax(v/T)`` and ``soft_prob = log_softmax(z/T)``: that is
         ``T**2 * KL``. ``L = soft_target_loss_weight * T**2 * KL + ce_loss_weight * CE`` (the
@@ -571,8 +572,9 @@ def reference_distillation_loss(student_logits, teacher_logits, labels, temperat
         probability underflows to 0 (float32, ``(max v - v_j) / T`` above about 100), which makes
         the tutorial's loss NaN; minikd's stays finite.
 
-    ``"keras"`` (keras-team/keras-io, ``examples/vision/knowledge_distillation.py``,
-    ``Distiller.train_step``; alpha weights the **hard** term, as in minikd)
+    ``"keras"`` (alpha weights the **hard** term, as in minikd)
+        From keras-team/keras-io, ``examples/vision/knowledge_distillation.py``,
+        ``Distiller.train_step``.
         ``student_loss = SparseCategoricalCrossentropy(from_logits=True)(y, z)`` (= CE),
         ``distillation_loss = KLDivergence()(softmax(v/T), softmax(z/T)) * T**2`` and
         ``L = alpha * student_loss + (1 - alpha) * distillation_loss``: the same loss as minikd with
@@ -585,8 +587,9 @@ def reference_distillation_loss(student_logits, teacher_logits, labels, temperat
         no alpha of minikd gives this loss exactly, only a multiple of it; see
         :func:`convert_hyperparameters`.
 
-    ``"torchdistill"`` (yoshitomo-matsubara/torchdistill, ``torchdistill/losses/mid_level.py``
-    and ``single.py``, ``KDLoss``; alpha weights the **hard** term)
+    ``"torchdistill"`` (alpha weights the **hard** term)
+        From yoshitomo-matsubara/torchdistill, ``torchdistill/losses/mid_level.py`` and
+        ``single.py``, ``KDLoss``.
         ``soft_loss = KLDivLoss(reduction="batchmean")(log_softmax(z/T), softmax(v/T))`` (= KL);
         ``L = alpha * CrossEntropyLoss()(z, y) + beta * T**2 * soft_loss`` with ``beta = 1 - alpha``
         by default. But if ``alpha`` is None or 0, or there are no targets, KDLoss returns the bare

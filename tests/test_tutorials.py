@@ -81,6 +81,7 @@ def run_as_notebook(path, workdir):
         error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # without the traceback's terminal colours
     if error is not None:
         pytest.fail(f"{path.name} failed as a notebook:\n{error[-6000:]}", pytrace=False)
+    return notebook
 
 
 def assert_figures_written(path, workdir):
@@ -117,10 +118,22 @@ def test_tutorial_runs(path, tmp_path):
     assert_figures_written(path, tmp_path)
 
 
+def assert_figures_shown(path, notebook):
+    """Each figure a tutorial saves is also an image in the executed notebook (what the docs site shows)."""
+    saved = path.read_text().count("savefig(")
+    if HAVE_MATPLOTLIB and saved:
+        shown = sum("image/png" in output.get("data", {})
+                    for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", ()))
+        assert shown >= saved, (
+            f"{path.name} saves {saved} figure(s) but shows {shown} in the notebook: after savefig, display the PNG "
+            "when run in IPython, as the other tutorials do (tutorials/README.md, Where figures go)")
+
+
 @pytest.mark.parametrize("path", TUTORIALS, ids=IDS)
 def test_tutorial_runs_as_notebook(path, tmp_path):
-    run_as_notebook(path, tmp_path)
+    notebook = run_as_notebook(path, tmp_path)
     assert_figures_written(path, tmp_path)
+    assert_figures_shown(path, notebook)
 
 
 def snapshot(folder):
