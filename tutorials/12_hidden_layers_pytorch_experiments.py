@@ -246,10 +246,10 @@ assert rms["layer 1"] > 3 * rms["layer 0"], rms
 # %% [markdown]
 # What a weight decides is how hard each term pulls on the student. Every term's pull on the student's
 # hidden layer can be measured in the same units: the norm of its gradient there, `|∂L/∂S|`. For the KD
-# term it is the gradient coming down from the logits, `dlogits @ W2ᵀ` (the
-# output layer computes `z = S W2 + b2`, so `∂L/∂S = ∂L/∂z · W2ᵀ`); for a feature term it is its `dS`. The ratio
+# term it is the gradient coming down from the logits, `dlogits @ W2ᵀ` (the output layer computes
+# `z = S W2 + b2`, so `∂L/∂S = ∂L/∂z · W2ᵀ`); for a feature term it is its `dS`. The ratio
 # `w · |∂L_feature/∂S| / |∂L_KD/∂S|` says how strong the feature term is relative to KD; a weight that
-# makes it, say, 1 makes the two pull equally hard at the start. (With Adam the overall scale of the loss
+# makes it 1 makes the two pull equally hard at the start. (With Adam the overall scale of the loss
 # does not matter — Adam divides each update by the gradient's running RMS — but the ratio between the
 # terms still does. With SGD both matter.)
 
@@ -284,8 +284,8 @@ assert pull["CE + KD, T = 8, alpha = 0.1"] > 2 * kd_pull
 # term and the hint term about 2 % (the same hint aimed at the teacher's larger-scale last layer would
 # pull 7 times harder). Equal pulls would take weights of about 3 and 11. A reasonable way to start:
 # **measure these norms on a batch before you train, and choose a weight that puts the feature term's pull
-# between a tenth of the KD term's and the same**; then check the result over a few weights, as below. We keep
-# PyTorch's 0.25 for the main experiment (section 4) and try weights from 0.25 to 16 in section 5.
+# between a tenth of the KD term's and the same**; then check the result over a few weights, as below. We
+# keep PyTorch's 0.25 for the main experiment (section 4) and try weights from 0.25 to 16 in section 5.
 #
 # ## 3. The same initial student in every arm
 #
@@ -356,7 +356,8 @@ def best_linear_fit(S_fit, T_fit):
 #
 # Six arms, each trained on all 1,203 training images for 100 epochs with `Adam(learning_rate=1e-3)`: the
 # PyTorch tutorial's optimizer and learning rate, and with batches of 32 instead of its 128 about as many
-# steps (100 × 38 = 3,800) as its 10 epochs of CIFAR-10's 50,000 images (10 × 391 = 3,910).
+# steps (100 × 38 = 3,800) as its 10 epochs of CIFAR-10's 50,000 images (10 × 391 = 3,910). (Its models
+# also have a dropout of 0.1 before the last layer; minikd's MLP has no dropout yet, so ours have none.)
 #
 # | arm | strategy | in PyTorch's tutorial |
 # |---|---|---|
