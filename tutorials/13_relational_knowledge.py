@@ -28,8 +28,8 @@
 # - What they are blind to: RKD to scaling, shifting and rotating either embedding; SP to rotating the
 #   feature space (and to one overall scale) — asserted numerically, together with what they do see.
 # - A student's batch similarity matrices before and after training with SP and RKD, next to the
-#   teacher's (a figure), and by how much they moved: SP halves the distance of the student's
-#   hidden-layer similarities to the teacher's, where KD alone hardly moves them.
+#   teacher's (a figure), and by how much they moved: KD alone takes the student's hidden-layer
+#   similarities a third of the way to the teacher's, SP (with or without KD) twice as far.
 # - When the relations help on the digits (10 seeds, paired): with 5 % of the labels, RKD adds 1.3
 #   points to Hinton's KD and 4.0 to the labels alone, SP 0.7 and 3.2 — but on top of a better-tuned
 #   KD (`T = 16`) only about 0.4; with all the labels neither adds anything (−0.4 to +0.2 points, noise).
@@ -42,11 +42,11 @@
 #   figures; without it they are skipped and everything else runs).
 # - Tutorials 04 and 05 show the trainer and the 5 %-of-the-labels experiment reused here. Reminder: in
 #   `DistillationLoss(temperature, alpha)`, **alpha weights the hard (label) term**.
-# - Full mode takes under a minute (most of it RKD's O(N³) angle term on the full training set);
-#   `MINIKD_TUTORIAL_FAST=1` takes about 10 s: 3 seeds instead of 10, 20 instead of 30 epochs on the
-#   full training set, and weaker versions of some claims asserted. Unlike tutorials 04–10, FAST mode
-#   keeps the full teacher (a few seconds more): the relations are the teacher's hidden layer's and
-#   logits', and a smaller teacher has other ones (exercise 5).
+# - Full mode takes about a minute (40–70 s on our 2-core machine; most of it RKD's O(N³) angle term
+#   on the full training set); `MINIKD_TUTORIAL_FAST=1` takes 10–15 s: 3 seeds instead of 10, 20
+#   instead of 30 epochs on the full training set, and weaker versions of some claims asserted. Unlike
+#   tutorials 04–10, FAST mode keeps the full teacher (a few seconds more): the relations are the
+#   teacher's hidden layer's and logits', and a smaller teacher has other ones (exercise 5).
 
 # %%
 import inspect
@@ -400,8 +400,10 @@ Q10 = random_rotation(10, seed=0)
 shift = np.random.default_rng(2).normal(size=10) * 3
 rkd_base = RKDLoss().compute_loss(z, v)
 transformed = RKDLoss().compute_loss(0.01 * z @ Q10 + shift, v)
-print(f"RKD, both terms: {rkd_base:.6f}; student logits scaled by 0.01, rotated and shifted: {transformed:.6f}")
-assert np.isclose(transformed, rkd_base, rtol=1e-9)
+teacher_moved = RKDLoss().compute_loss(z, 100 * v @ Q10 - shift)
+print(f"RKD, both terms: {rkd_base:.6f}; student logits scaled by 0.01, rotated and shifted: {transformed:.6f}; "
+      f"teacher logits scaled by 100, rotated and shifted: {teacher_moved:.6f}")
+assert np.isclose(transformed, rkd_base, rtol=1e-9) and np.isclose(teacher_moved, rkd_base, rtol=1e-9)
 row_scaled = rkd_d.compute_loss(z * np.linspace(0.5, 2.0, len(z))[:, None], v)
 print(f"RKD distance term with each sample's logits scaled by its own factor in [0.5, 2]: {row_scaled:.6f}")
 assert abs(row_scaled - base) > 0.1 * base          # relative positions changed: RKD sees it
@@ -625,10 +627,10 @@ else:
 # ## 5. When the relations help: accuracy
 #
 # The same six students, first on the 60 labelled images above, then on the whole training set (1,203
-# images and their labels; 30 epochs, 5 seeds — or 5 epochs and 3 seeds in FAST mode, which is why its
-# numbers there are lower). Test accuracy after the last epoch, no early stopping, no selection. Every
-# student of a seed starts from the same weights and sees the same batches, so we also compare them
-# seed by seed (a *paired* comparison, as in tutorial 09).
+# images and their labels; 30 epochs, 10 seeds — or 20 epochs and 3 seeds in FAST mode, which is why
+# its numbers there are a little lower). Test accuracy after the last epoch, no early stopping, no
+# selection. Every student of a seed starts from the same weights and sees the same batches, so we also
+# compare them seed by seed (a *paired* comparison, as in tutorial 09).
 
 # %%
 SEEDS_FULL = list(range(3)) if FAST else list(range(10))
