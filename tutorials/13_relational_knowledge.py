@@ -619,7 +619,10 @@ else:
     out = OUTPUT_DIR / f"{STEM}_similarity.png"
     fig.savefig(out, dpi=110, bbox_inches="tight")
     print(f"saved {out}")
-    if not FAST and matplotlib.get_backend().lower() != "agg":
+    if "get_ipython" in globals():  # a notebook (and the docs site): the saved PNG in the cell's output
+        from IPython.display import Image, display
+        display(Image(filename=out))
+    elif not FAST and matplotlib.get_backend().lower() != "agg":  # a script: a window, unless headless
         plt.show()
     plt.close(fig)
 
@@ -782,7 +785,10 @@ else:
     out = OUTPUT_DIR / f"{STEM}_accuracy.png"
     fig.savefig(out, dpi=120)
     print(f"saved {out}")
-    if not FAST and matplotlib.get_backend().lower() != "agg":
+    if "get_ipython" in globals():  # a notebook (and the docs site): the saved PNG in the cell's output
+        from IPython.display import Image, display
+        display(Image(filename=out))
+    elif not FAST and matplotlib.get_backend().lower() != "agg":  # a script: a window, unless headless
         plt.show()
     plt.close(fig)
 
