@@ -290,7 +290,8 @@ assert rel_error(sp_a, sp_b) > 0.1
 #   the three points coincide), so the angle term is 0 too. RKD carries information from N = 3 on.
 #
 # `min_batch_size` says what each loss accepts: 3 for RKD with its angle term (a triplet has an angle),
-# 2 for the distance term alone, 1 for SP (a `CompositeStrategy` takes the largest of its terms').
+# 2 for the distance term alone and 2 for SP (one sample has no relation to another); a
+# `CompositeStrategy` takes the largest of its terms'.
 
 # %%
 rng = np.random.default_rng(1)
@@ -298,13 +299,14 @@ for _ in range(5):                             # any two students, any two teach
     a, b = rng.normal(size=(2, 10)), rng.normal(size=(2, 10)) * 5
     assert RKDLoss(angle_weight=0.0).compute_loss(a, b) == 0.0          # exactly: d / mean(d, d) = 1
     assert rkd(a, b) < 1e-12                                             # the angle term: rounding only
-assert sp_fn.compute_loss(S[:1], T[:1]) == 0.0
-try:
-    RKDLoss().compute_loss(z[:2], v[:2])
-except ValueError as exc:
-    print(f"RKDLoss at N = 2: ValueError: {exc}")
-else:
-    raise AssertionError("RKDLoss should refuse a batch of 2")
+assert sp(S[:1], T[:1]) == 0.0                 # one sample: G = [[1]] on both sides, nothing to transfer
+for fn, n in ((RKDLoss(), 2), (sp_fn, 1)):
+    try:
+        fn.compute_loss(S[:n], T[:n])
+    except ValueError as exc:
+        print(f"{type(fn).__name__} at N = {n}: ValueError: {exc}")
+    else:
+        raise AssertionError(f"{type(fn).__name__} should refuse a batch of {n}")
 print("min_batch_size:", {"RKDLoss()": RKDLoss().min_batch_size,
                           "RKDLoss(angle_weight=0)": RKDLoss(angle_weight=0.0).min_batch_size,
                           "SimilarityPreservingLoss()": sp_fn.min_batch_size,
@@ -361,13 +363,13 @@ assert merge["KD + RKD"] == [32, 34]                        # the 2 left over jo
 assert merge["KD + RKD distances only"] == [32, 32, 2]     # 2 >= min_batch_size = 2: kept
 sp_65 = batch_sizes(CompositeStrategy([(1.0, kd), (3000.0, SimilarityPreservingLoss())]), n=65)
 print(f"65 images, batch_size=32, {'KD + SP':<24} batches of {sp_65}")
-assert sp_65 == [32, 32, 1]                                  # 1 >= SP's min_batch_size = 1: kept
+assert sp_65 == [32, 33]                                     # 1 < SP's min_batch_size = 2: it joined
 
 # %% [markdown]
 # Two things to notice. The distance-only RKD keeps a last batch of 2, which its `min_batch_size` allows,
-# but, as shown above, its loss on 2 samples is 0: that batch only trains the KD term. And SP keeps a
-# last batch of 1 (its minimum is 1), whose SP term is 0 too. Neither is wrong (the losses are defined
-# there), but with relational losses choose `batch_size` so that the last batch is not tiny. Bigger
+# but, as shown above, its loss on 2 samples is 0: that batch only trains the KD term. SP merges a last
+# batch of 1 into the one before (its minimum is 2). With relational losses choose `batch_size` so that
+# the last batch is not tiny. Bigger
 # batches give more relations per step, at a price: the angle term costs O(N³ d) time and memory; on our
 # machine an epoch of KD + RKD over the 1,203 training images took about five times as long with
 # batches of 64 as with batches of 32. We train with batches of 32 below.

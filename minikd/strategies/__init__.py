@@ -38,17 +38,21 @@ Two ways in
 -----------
 The public methods ``compute_loss``, ``compute_gradient`` and ``loss_and_gradient`` validate
 everything and accept single vectors. The private ``_compute(z, v, labels_kind, labels)`` is the
-math alone, and what a trainer's step calls (it has checked its inputs once, at ``train()``):
-``z`` and ``v`` are 2-D float arrays of the same shape and dtype, ``(labels_kind, labels)`` is the
-output of ``minikd._validation.check_labels`` (or ``(None, None)``), and it returns
-``(loss, dlogits, parts)`` with ``dlogits`` shaped like ``z`` and in its dtype.
+math alone (the trainer has checked its inputs once, at ``train()``): ``z`` and ``v`` are 2-D float
+arrays of the same shape and dtype, ``(labels_kind, labels)`` is the output of
+``minikd._validation.check_labels`` (or ``(None, None)``), and it returns ``(loss, dlogits, parts)``
+with ``dlogits`` shaped like ``z`` and in its dtype. A trainer's step 3 calls
+``_compute_step(z, v, labels_kind, labels, student_cache, teacher_hidden)``: for a logit loss one
+line that calls ``_compute``; a feature loss reads its layers there (``student_cache.hidden[k]``,
+``teacher_hidden[k]``) and adds ``parts["dhidden"]`` and ``parts["dparams"]``.
 
 Modules: ``base`` (:class:`DistillationStrategy`, :func:`strategy_from_config`), ``logits`` (the logit
 losses), ``composite`` (:class:`CompositeStrategy`), ``feature_base`` (:class:`FeatureDistillationStrategy`, the base
 of the losses on hidden layers and on relations between samples), ``features`` (:class:`HintLoss`,
 :class:`CosineHintLoss`, :class:`AttentionTransferLoss`) and ``relational`` (:class:`RKDLoss`,
-:class:`SimilarityPreservingLoss`, :class:`PKTLoss`); the feature losses are not yet wired into the
-trainers (their loss_and_gradient(S, T) works on any representations you give them).
+:class:`SimilarityPreservingLoss`, :class:`PKTLoss`). The feature losses train through the trainers
+(alone or in a :class:`CompositeStrategy`), and their ``loss_and_gradient(S, T)`` works on any
+representations you give them.
 """
 
 from .base import DistillationStrategy, strategy_from_config

@@ -229,10 +229,10 @@ class SimilarityPreservingLoss(FeatureDistillationStrategy):
     ``B_i = dL/dGt_i = (A_i - (A_i . G_i) G_i) / |Gt_i|`` (0 for a zero row). Through
     ``Gt = S S^T``: ``dL/dS = (B + B^T) S``.
 
-    **Small batches, zero rows.** N = 1: ``G = [[1]]`` for a nonzero row, so L = 0 and dS = 0 (a zero
-    student row against a nonzero teacher row gives L = 1, gradient 0); allowed (``min_batch_size``
-    1) because it is well defined. Identical rows are no special case (G is smooth in S away from zero
-    rows). Zero rows: no NaN, and the gradient through them is 0.
+    **Small batches, zero rows.** N = 1 is refused (``min_batch_size`` 2): one sample has no relation to
+    another (``G = [[1]]`` for a nonzero row on both sides: L = 0, dS = 0, nothing learned), so the trainer
+    merges a last batch of one into the batch before it. Identical rows are no special case (G is smooth in
+    S away from zero rows). Zero rows: no NaN, and the gradient through their normalisation is 0.
 
     **Reference code** (``HobbitLong/RepDistiller``, ``distiller_zoo/SP.py``, ``Similarity``:
     ``G_s = torch.nn.functional.normalize(f_s @ f_s.T)``, loss ``(G_diff * G_diff).sum() / (bsz * bsz)``):
@@ -240,6 +240,8 @@ class SimilarityPreservingLoss(FeatureDistillationStrategy):
     from ``|Gt_i|`` only where ``|Gt_i| < 1e-12`` (tiny rows of S, ``|s_i|^2 <= |Gt_i|``); the numbers
     agree to rounding otherwise (tests compare to 1e-10).
     """
+
+    min_batch_size = 2  # a relation needs two samples
 
     def _compute(self, S, T, labels_kind, labels):
         X, Y = S.astype(np.float64, copy=False), T.astype(np.float64, copy=False)
@@ -294,7 +296,8 @@ class PKTLoss(FeatureDistillationStrategy):
     exactly 0 but not its gradient: there ``dL/dK_ij = eps (1/(Q_ij + eps) - sum_l Q_il/(Q_il + eps)) /
     (N^2 s_i)``, of order eps, not 0 (tests check both bounds).
 
-    **Small batches.** N = 1: P = Q = [[1]], L = 0 and dS = 0 (allowed, ``min_batch_size`` 1).
+    **Small batches.** N = 1 is refused (``min_batch_size`` 2): one sample has no relation to another
+    (P = Q = [[1]], L = 0, dS = 0), so the trainer merges a last batch of one into the batch before it.
     Identical rows are no special case; zero rows give no NaN.
 
     **Reference code**: ``HobbitLong/RepDistiller``, ``distiller_zoo/PKT.py``,
@@ -302,6 +305,8 @@ class PKTLoss(FeatureDistillationStrategy):
     authors' ``passalis/probabilistic_kt`` ``nn/pkt.py``: same kernel, row sums and reduction; rows normalised by
     ``|x| + eps``. On rows of norm about 1 the two agree to about 1e-6 relative (tests: 1e-5).
     """
+
+    min_batch_size = 2  # a relation needs two samples
 
     def __init__(self, eps: float = 1e-7, student_layer=-1, teacher_layer=-1):
         super().__init__(student_layer, teacher_layer)
