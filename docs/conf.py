@@ -87,7 +87,9 @@ nitpick_ignore_regex = [
     # the internals of the checkpoint and trainer packages that their docstrings name (the index, lock and
     # file-name classes a manager uses, the trainers' resume mixin): not public, so not documented
     (r"py:.*", r"minikd\.checkpoint\.(index|lock|names)\..*"),
-    (r"py:class", r"minikd\.trainer\.resume\.RunStateMixin"),
+    (r"py:class", r"minikd\.trainer\.(resume\.RunStateMixin|evaluation\.EvaluationMixin)"),
+    # the mixin behind the optimizers' and strategies' scheduled hyperparameters: their properties document it
+    (r"py:class", r"minikd\.schedules\.ScheduledHyperparameters"),
 ]
 
 # ---------------------------------------------------------------------------------------- HTML

@@ -74,7 +74,7 @@ def draw():
         box(20, 165, 160, 110, DATA, "minibatch", ["X[idx], y[idx]", "", "idx: dataset", "     indices"]),
         # 1. teacher (frozen) and 2. student
         box(240, 30, 300, 110, TEACHER, "teacher (frozen)",
-            ["teacher_logits =", "  trainer.get_teacher_predictions(", "    X[idx], idx)  # cached by idx"],
+            ["teacher_logits, teacher_hidden =", "  trainer.get_teacher_outputs(", "    X[idx], idx)  # cached by idx"],
             step=1),
         box(240, 300, 300, 110, STUDENT, "student",
             ["student_logits, cache =", "  student.forward_train(X[idx])"], step=2),

@@ -140,7 +140,7 @@ class Optimizer(ScheduledHyperparameters):
         self._set_hyperparameter("learning_rate", value, check_positive_float, positive_at_every_epoch)
 
     def get_config(self) -> dict:
-        """Hyperparameters as plain data (a schedule as its config dict); :meth:`load_state_dict`
+        """Hyperparameters as plain data (a schedule as its config dict); :meth:`Optimizer.load_state_dict`
         rebuilds them."""
         return self._with_schedules({"learning_rate": self.learning_rate})
 

@@ -129,7 +129,7 @@ T0_test, T1_test = teacher_layers.get_hidden(X_test, [0, -1])
 # minikd). Each loss is a minikd strategy whose docstring derives it; the formulas below are checked
 # against minikd in the next cell.
 #
-# **CE + KD** — [`DistillationLoss`](../minikd/strategies/logits.py) (tutorial 02):
+# **CE + KD** — `DistillationLoss` (`minikd/strategies/logits.py`) (tutorial 02):
 #
 #     L_KD = (1/N) Σ_i [ alpha · CE(softmax(z_i), y_i) + (1 − alpha) · T² · KL(softmax(v_i/T) ‖ softmax(z_i/T)) ]
 #
@@ -138,7 +138,7 @@ T0_test, T1_test = teacher_layers.get_hidden(X_test, [0, -1])
 # with the soft targets, `−Σ q log p`, rather than a KL divergence; the two differ by the teacher's
 # entropy, which does not depend on the student, so the gradients are the same.)
 #
-# **Cosine on a hidden layer** — [`CosineHintLoss`](../minikd/strategies/features.py), the PyTorch
+# **Cosine on a hidden layer** — `CosineHintLoss` (`minikd/strategies/features.py`), the PyTorch
 # tutorial's `nn.CosineEmbeddingLoss()(S, T, target=ones)`:
 #
 #     L_cos = (1/N) Σ_i (1 − cos(S_i, T_i)),    cos(x, t) = x·t / (|x| |t|)
@@ -149,7 +149,7 @@ T0_test, T1_test = teacher_layers.get_hidden(X_test, [0, -1])
 # teacher's without changing its length (to first order). (PyTorch adds 1e-12 to each squared norm;
 # minikd's is exact, and gives a zero row cos = 0 and gradient 0. Its docstring has the details.)
 #
-# **FitNets hint with a regressor** — [`HintLoss`](../minikd/strategies/features.py), the PyTorch
+# **FitNets hint with a regressor** — `HintLoss` (`minikd/strategies/features.py`), the PyTorch
 # tutorial's `nn.MSELoss()` between the regressor's output and the teacher's feature map:
 #
 #     R = S W + b                        W: (d_s, d_t), b: (d_t,)      (N, d_s) @ (d_s, d_t) -> (N, d_t)
@@ -162,7 +162,7 @@ T0_test, T1_test = teacher_layers.get_hidden(X_test, [0, -1])
 # weights, not its size or its forward pass. `HintLoss` draws `W ~ N(0, 1/d_s)` from its `seed`, and
 # `b = 0`.
 #
-# **Several terms** — [`CompositeStrategy`](../minikd/strategies/composite.py)
+# **Several terms** — `CompositeStrategy` (`minikd/strategies/composite.py`)
 # `([(w_1, loss_1), (w_2, loss_2), ...])` is `L = Σ_k w_k L_k`. In `train_step` (step 3) each term reads
 # the layer it names; step 4 backpropagates `dlogits` and, for each hidden-layer term, adds its `∂L/∂S`
 # at that layer before the layer's ReLU backward (`MLP.backward(dlogits, cache, dhidden={k: dS})`), so

@@ -184,6 +184,8 @@ def _entry(name, obj):
         return [f".. autoexception:: {name}", ""]
     if inspect.isclass(obj):
         lines = [f".. autoclass:: {name}", "   :members:"]
+        if any(base.__name__.startswith("_") for base in obj.__mro__[1:]):  # e.g. MLP's _ParamsAndConfig
+            lines.append("   :inherited-members:")  # public methods that live in a private base class
         if _is_namedtuple(obj):  # its fields are its docstring's Attributes; its properties are members
             lines.append(f"   :exclude-members: {', '.join(obj._fields)}")
         elif obj.__bases__ != (object,) and not getattr(obj, "_is_protocol", False):
