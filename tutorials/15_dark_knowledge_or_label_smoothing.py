@@ -103,7 +103,7 @@ def entropy(p):
 #     CE(p, y_LS) = (1 − ε) · CE(p, y) + ε · CE(p, u) = (1 − ε) · CE(p, y) + ε · [ KL(u ‖ p) + H(u) ]
 #
 # with `p = softmax(z)` the student's distribution. **Distillation** in minikd's convention
-# ([`DistillationLoss`](../minikd/strategies/logits.py), derived in its docstring and in tutorial 02) is
+# (`DistillationLoss` in `minikd/strategies/logits.py`, derived in its docstring and in tutorial 02) is
 #
 #     L_KD = alpha · CE(p, y) + (1 − alpha) · T² · KL(q_T ‖ p_T),      q_T = softmax(v/T),  p_T = softmax(z/T)
 #
@@ -114,8 +114,8 @@ def entropy(p):
 #
 #     ∂L_KD/∂z = (1/N) [ alpha (p − y) + (1 − alpha) (p − q) ] = (1/N) [ p − (alpha · y + (1 − alpha) · q) ]
 #
-# which is the gradient of plain cross-entropy ([`CrossEntropyLoss`](../minikd/strategies/logits.py), which
-# takes probability rows as labels) with the mixed target `alpha · y + (1 − alpha) · q`. The losses differ
+# which is the gradient of plain cross-entropy (`CrossEntropyLoss`, in the same file; it takes probability
+# rows as labels) with the mixed target `alpha · y + (1 − alpha) · q`. The losses differ
 # by the constant `(1 − alpha) · mean H(q)`. At `T ≠ 1` the identity breaks: the soft term's gradient is
 # `T · (p_T − q_T)`, not `p − q`. The cell checks all three.
 
@@ -158,7 +158,7 @@ assert np.abs(grad_kd4 - grad_ce).max() > 1e-3
 #   teacher has no dark knowledge at any temperature, by construction.
 #
 # **How to give it to minikd.** `KnowledgeDistillationTrainer` takes any callable `X -> logits` as a
-# teacher ([`TeacherModelWrapper`](../minikd/teachers.py)), but a callable sees images, not labels.
+# teacher (`TeacherModelWrapper`, `minikd/teachers.py`), but a callable sees images, not labels.
 # `HandMadeTeacher` below keeps a table from each training image's bytes to its label (the 1,203 training
 # images are all distinct, asserted) and returns `log p^d` of that label. The trainer caches a teacher's
 # logits by dataset index, so the table is read at the start of each `train` call, not in every step.
@@ -273,7 +273,7 @@ assert np.abs(target - ls_target).max() < 1e-4 and w_ce + w_kl == 1.0
 #   analogue of Yuan et al.'s one-epoch ResNet-18 "defective" teacher. It is far below the student it
 #   will teach (73.2 %);
 # - **label-smoothed** — the same network and recipe, trained on `smoothed(y_train, 0.1)`
-#   ([`SupervisedTrainer`](../minikd/trainer/distillation.py) takes (N, C) probability rows as `y`).
+#   (`SupervisedTrainer`, `minikd/trainer/distillation.py`, takes (N, C) probability rows as `y`).
 #   98.5 % on our run: label smoothing made the teacher *more* accurate, as Müller et al. found;
 # - **hand-made** — `HandMadeTeacher(a = 0.91)`, 100 % on the training images by construction (it
 #   cannot be asked about the test images).
