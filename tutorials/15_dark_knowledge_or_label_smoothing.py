@@ -743,13 +743,12 @@ print(f"ran in {time.perf_counter() - STARTED:.0f} s")
 # - **What transfers with all the labels is mostly regularisation.** Every soft target we tried gives
 #   this student about a point, as long as the labels keep enough weight. That includes one with no
 #   network behind it and one from a teacher that gets a quarter of the digits wrong. Plain label
-#   smoothing gives the most. Yuan et al.'s
-#   observations hold on the digits, and the comparison also shows their limit: the hand-made teacher
-#   is label smoothing (sections 1–2), so "teacher-free KD does as well as KD" is here "label smoothing
-#   does as well as KD".
+#   smoothing gives the most. Yuan et al.'s observations hold on the digits, and the comparison also
+#   shows their limit: the hand-made teacher is label smoothing (sections 1–2), so "teacher-free KD does
+#   as well as KD" is here "label smoothing does as well as KD".
 # - **What transfers with few labels is dark knowledge, and label smoothing erases it.** The
-#   label-smoothed teacher is the most accurate classifier here, and with 60 labels it teaches no more
-#   than no teacher at all. On its training images it *is* the hand-made teacher: flat wrong classes,
+#   label-smoothed teacher is the most accurate classifier here, and with 60 labels it teaches, within
+#   the noise, no more than no teacher at all. On its training images it *is* the hand-made teacher: flat wrong classes,
 #   in an order that is noise, and tight logit clusters. Müller et al.'s explanation, measured.
 # - **What we did not show.** We trained three seeds of the well-trained and the label-smoothed
 #   teachers and one of the others (the students' seeds vary). We used a single temperature, `T = 4`
@@ -763,9 +762,9 @@ print(f"ran in {time.perf_counter() - STARTED:.0f} s")
 # 1. Distil from the label-smoothed teacher at `T = 1` and `T = 0.5` with 60 labels. Does a *lower*
 #    temperature, which sharpens its small differences between wrong classes, recover any of the gain
 #    (Chandrasegaran et al. 2022 suggest it can)?
-# 2. Give the hand-made teacher `a = 0.99` and `T = 20` (the paper's values) and train with all labels.
-#    Where does it land between label smoothing and the student from scratch? Then reproduce the reference
-#    code's variant: a callable returning `p^d / 20` (probabilities as logits) with `DistillationLoss(1.0, 0.9)`.
-#    Check, with section 1's identity, that it is label smoothing.
+# 2. Give the hand-made teacher the reference code's `a = 0.99` and `T = 20`, and train with all labels.
+#    Where does it land, next to label smoothing and the student from scratch? Then reproduce the
+#    reference code's variant: a callable returning `p^d / 20` (probabilities as logits) with
+#    `DistillationLoss(1.0, 0.9)`. Check, with section 1's identity, that it is label smoothing.
 # 3. Train teachers with `ε` = 0.02, 0.05, 0.1 and 0.2 and plot the rank agreement of section 4 against
 #    the 60-label student's accuracy. Is dark knowledge lost gradually or all at once?
