@@ -5,9 +5,10 @@
 # (2006, "Model compression") compressed large ensembles of classifiers of every kind into small neural
 # networks by labelling data with the ensemble and training the network to mimic it; Hinton, Vinyals &
 # Dean (2015) only need the teacher's class probabilities. In minikd a teacher is **any callable
-# `X -> logits`**: `KnowledgeDistillationTrainer` wraps it in
-# [`TeacherModelWrapper`](../minikd/teachers.py), which checks every output (the shape, the number of
-# classes, and that every logit is finite) and gives the teacher a read-only view of X.
+# `X -> logits`**: `KnowledgeDistillationTrainer` wraps it in `TeacherModelWrapper` (its docstring, in
+# `minikd/teachers.py`), which checks every output (the shape, the number of classes, and that every
+# logit is finite) and gives the teacher a read-only view of X. (The formulas used here are derived in the
+# docstrings named along the way; on the docs site, the list at the end of the page links each one.)
 #
 # Here the teacher is a k-nearest-neighbour classifier written in a few lines of NumPy, distilled into the
 # `[64, 32, 10]` MLP of the other tutorials. A kNN is a good teacher to compress: it is accurate on the
@@ -172,9 +173,10 @@ assert unanimous_test > 0.85, unanimous_test
 # ## 2. A teacher must return finite logits
 #
 # The obvious logits of a probability vector are `log p`. But a class with no vote has `log 0 = −inf`, and
-# the distillation loss ([`DistillationLoss`](../minikd/strategies/logits.py)) contains, for every class,
-# `q_j (log q_j − log p_j)` with `q = softmax(v / T)` the teacher's softened distribution: for such a
-# class `q_j = 0` and `log q_j = −inf`, and in floating point `0 · (−inf)` is NaN, not the 0 of the math.
+# the distillation loss (`DistillationLoss`, `minikd/strategies/logits.py`) contains, for every class,
+# `q_j (log q_j − log s_j)`, with `q = softmax(v / T)` the teacher's softened distribution and `s` the
+# student's: for such a class `q_j = 0` and `log q_j = −inf`, and in floating point `0 · (−inf)` is NaN, not
+# the 0 of the math.
 # So minikd refuses non-finite logits where they come from — in the teacher wrapper, naming the teacher —
 # rather than letting them surface as a NaN loss with no hint of where it came from.
 
@@ -219,8 +221,8 @@ assert all(np.array_equal(before[name], student.params[name]) for name in before
 #
 # finite for any `ε > 0`, between `log(ε / (1 + Cε))` and 0. Dividing by `1 + Cε` makes `exp(v)` sum to 1
 # (the logits are log-probabilities, easy to read), and changes nothing else: a softmax does not change
-# when the same constant is added to every logit of a row ([`softmax`](../minikd/functional.py)'s
-# docstring), so `softmax(v / T)` is the same with or without it, at every T:
+# when the same constant is added to every logit of a row (the docstring of `softmax`, in
+# `minikd/functional.py`), so `softmax(v / T)` is the same with or without it, at every T:
 #
 # $$ q_c(T) = \mathrm{softmax}(v / T)_c = \frac{(p_c + \varepsilon)^{1/T}}{\sum_{c'} (p_{c'} + \varepsilon)^{1/T}} . $$
 #
@@ -279,10 +281,11 @@ for T in TEMPERATURES:
 # **Leave-one-out** removes the image itself from its own neighbours: the target of training image i is the
 # kNN's prediction from the other N − 1 images, an honest held-out prediction for every transfer image (the
 # same idea as out-of-fold predictions in stacking, or a random forest's out-of-bag estimate, section 6).
-# The trainer passes the teacher only X, never the dataset indices (in chunks of
-# `KnowledgeDistillationTrainer.teacher_chunk_size` rows), so `loo_logits` recognises a stored image by its
-# pixels. That is exact here: the digits contain no two identical images, and no test image is a training
-# image (checked below) — so on new images, the test set included, `loo_logits` is the plain kNN.
+# The trainer (`KnowledgeDistillationTrainer`, `minikd/trainer/distillation.py`) passes the teacher only
+# X, never the dataset indices (in chunks of `teacher_chunk_size` rows), so `loo_logits` recognises a
+# stored image by its pixels. That is exact here: the digits contain no two identical images, and no test
+# image is a training image (checked below) — so on new images, the test set included, `loo_logits` is the
+# plain kNN.
 
 # %%
 assert len(np.unique(X_train, axis=0)) == N                        # no duplicate training images
@@ -298,17 +301,22 @@ loo_accuracy = float(np.mean(p_loo.argmax(axis=1) == y_train))
 loo_unanimous = float(np.mean(p_loo.max(axis=1) == 1.0))
 print(f"kNN accuracy on its own training images: {100 * self_accuracy:.1f} % with itself as a neighbour, "
       f"{100 * loo_accuracy:.1f} % leave-one-out (test: {100 * knn_accuracy:.1f} %)")
+loo_wrong = p_loo.argmax(axis=1) != y_train
+as_labels = np.all(p_loo == labels_one_hot, axis=1)           # unanimous for the true label
 print(f"leave-one-out targets: unanimous on {100 * loo_unanimous:.1f} % of the training images, "
-      f"a wrong majority on {int(np.sum(p_loo.argmax(axis=1) != y_train))} of {N}")
+      f"equal to the label on {as_labels.sum()} ({100 * as_labels.mean():.1f} %), "
+      f"a wrong majority on {loo_wrong.sum()} of {N}")
 assert self_accuracy == 1.0
 assert abs(loo_accuracy - knn_accuracy) < 0.02, (loo_accuracy, knn_accuracy)
-assert loo_unanimous > 0.85, loo_unanimous
+assert loo_unanimous > 0.85 and as_labels.mean() > 0.85, (loo_unanimous, as_labels.mean())
+assert loo_wrong.mean() < 0.03, loo_wrong.sum()
 
 # %% [markdown]
 # On our run: 100 % with itself as a neighbour, 98.8 % leave-one-out, against 98.3 % on the test set —
-# the leave-one-out targets behave like the kNN's answers on new images. They are unanimous on 91.8 % of the
-# training images (on all but the 15 images whose majority is wrong, identical to the one-hot labels floored
-# at ε); the kNN's own opinion lives in the other 8.2 %.
+# the leave-one-out targets behave like the kNN's answers on new images. On 1,102 of the 1,203 training
+# images (91.6 %) all five neighbours vote for the true label, so the target is the label floored at ε; the
+# kNN has an opinion of its own only on the other 101 (99 split votes and 2 unanimous wrong ones), and on
+# 15 of those its majority is wrong.
 #
 # (An MLP teacher has the same problem in a milder form — it has fitted its training images too — and the
 # usual practice, Hinton et al.'s included, is to distil on the training set anyway. For a kNN the leak is
@@ -399,8 +407,8 @@ print(f"\nheadline (T = {HEADLINE[0]:g}, eps = {HEADLINE[1]:g}): leave-one-out m
 #    of 8, level in 1 and behind in 4 (from +1.7 to −1.3 points).
 # 3. **The leaky targets do better in every cell** (by 0.6–1.6 points on our run) — and they are the
 #    labels, smoothed. What helps the student here is the smoothing that ε and T put into the targets
-#    (on our run best at `r` ≈ 0.01), not what the kNN knows. The kNN's own contribution — split votes on
-#    8.2 % of the images, 15 of them with the wrong majority — costs the student a little.
+#    (on our run best at `r` ≈ 0.01), not what the kNN knows. The kNN's own contribution — an opinion of
+#    its own on 101 images (8.4 %), 15 of them with the wrong majority — costs the student a little.
 #
 # Why so little? A kNN's "dark knowledge" is coarse: with five neighbours at most five classes get a vote,
 # and on nine images in ten all five agree. An MLP teacher's logits rank every wrong class (tutorial 01); a kNN
@@ -462,7 +470,8 @@ assert size_ratio > 30, size_ratio
 
 # %% [markdown]
 # On our runs: 76,992 against 2,410 floats (31.9× smaller), and 9–29 ms against 0.15 ms per 1,000 images
-# (60–180× faster, depending on the load from other work on the machine). The kNN's time is one
+# (60–180× faster; the kNN's time depends most on the load from other work on the machine: 110 ms once,
+# with two other jobs on our two cores). The kNN's time is one
 # (1000, 64) @ (64, 1203) product and a partial sort of 1,000 rows of 1,203 distances, about equal shares;
 # the MLP's is two small products. The kNN also grows with its data — every stored image is a row of that
 # product — while the student stays 2,410 numbers.
