@@ -620,12 +620,13 @@ else:
 # - ε is not only a numerical guard: at temperature T it is the strength of a label smoothing,
 #   `r = (ε / (1 + ε))^(1/T)`, on every class the teacher gave no probability. Choose it as a
 #   hyperparameter, with T.
-# - Never take a memorising model's predictions on its own training points as targets: use held-out
+# - Do not take a memorising model's predictions on its own training points as targets: use held-out
 #   predictions (leave-one-out for a kNN, out-of-bag for a forest, out-of-fold for anything else).
 # - Compare with label smoothing before crediting the teacher. On the digits the kNN's leaky targets beat its
 #   honest ones only because they are smoothed labels; the kNN itself taught the student nothing the labels
-#   did not. What distillation buys here is the compression: an MLP at 96–97 % instead of the kNN's 98.3 %,
-#   in 32× less memory and 60–180× faster.
+#   did not. What you get here is the compression — an MLP at 96–97 % instead of the kNN's 98.3 %, in 32×
+#   less memory and 60–180× faster — and on the digits you get it from the MLP, not from distillation: the
+#   student trained on the labels alone is as good as the leave-one-out one.
 #
 # ## Exercises
 #
