@@ -80,10 +80,10 @@ def test_the_teacher_and_the_student_see_the_augmented_batch(monkeypatch):
                         lambda Xb, *a, **k: (seen["student"].append(Xb), student_forward(Xb, *a, **k))[1])
     trainer.train(student, X, y, epochs=2, batch_size=16, augment=augment, verbose=0)
     assert len(seen["augment"]) == 6
-    # the cache is filled once on the clean data (one call of 48 rows); then each step's teacher call is
-    # on exactly the augmented batch the student saw
-    steps = [b for b in seen["teacher"] if b.shape[0] == 16]
-    assert len(steps) == 6
+    # no cache is filled (no step could read it): every teacher call is a step's, on exactly the
+    # augmented batch the student saw
+    steps = seen["teacher"]
+    assert len(steps) == 6 and all(b.shape[0] == 16 for b in steps)
     for a, t, s in zip(seen["augment"], steps, seen["student"], strict=True):
         np.testing.assert_array_equal(t, a)
         np.testing.assert_array_equal(s, a)

@@ -102,7 +102,7 @@ started = time.perf_counter()
 #      \qquad p_i = \mathrm{softmax}(v_i / T),\; q_i = \mathrm{softmax}(z_i / T), $$
 #
 #   at `T = 1` in the paper. This is
-#   [`minikd.functional.kl_divergence(v, z, temperature=T)`](../minikd/functional.py) (teacher first: it
+#   `minikd.functional.kl_divergence(v, z, temperature=T)` (`minikd/functional.py`) (teacher first: it
 #   is the target P), the batch mean of per-sample sums, computed from log-softmaxes so that nothing is
 #   `log(0)`.
 #
@@ -120,7 +120,7 @@ started = time.perf_counter()
 # High agreement keeps the student's accuracy close to the teacher's — above or below it.
 #
 # The link with training: with `alpha = 0`, minikd's
-# [`DistillationLoss(T, alpha=0)`](../minikd/strategies/logits.py) on a batch is `T² · KL_T` of that
+# `DistillationLoss(T, alpha=0)` (`minikd/strategies/logits.py`) on a batch is `T² · KL_T` of that
 # batch. So a student distilled on the training images *minimises its training-set KL at T*: the
 # training-set fidelity at the distillation temperature is the objective itself, and the test-set
 # fidelity is how well that objective generalises. We report the KL at `T = 1` (the paper's) and at the

@@ -157,8 +157,9 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         :meth:`get_teacher_hidden`."""
         return self.get_teacher_predictions(X_batch, indices), self.get_teacher_hidden(X_batch, indices)
 
-    def _begin_train(self, X: np.ndarray, X_val: np.ndarray | None, dtype) -> None:
-        """Called once at the start of ``train`` (reset caches here)."""
+    def _begin_train(self, X: np.ndarray, X_val: np.ndarray | None, dtype, cache: bool = True) -> None:
+        """Called once at the start of ``train`` (reset caches here; ``cache`` False: no step will read a
+        cache by dataset index, as with ``augment``)."""
 
     def _teacher_output_dimension(self) -> int | None:
         return None
@@ -278,7 +279,7 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         """Reset the run's state, fill the teacher cache, resume if asked; return the first epoch to train."""
         self.history, self.rng = run.history, np.random.default_rng(self.seed)
         self.early_stopping.reset()
-        self._begin_train(run.X, run.X_val, run.student.dtype)
+        self._begin_train(run.X, run.X_val, run.student.dtype, cache=run.augment is None)
         learn_teacher_classes(self, run.X)  # a callable teacher knows its C only once called
         check_class_counts(self, run.student)
         self._fingerprint = None if manager is None and resume_from is None else run_fingerprint(self, run)

@@ -83,11 +83,12 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
         rows = self._cache[:64] if self._cache is not None else self.get_teacher_predictions(X[:64], None)
         return "logits:" + hash_array(rows)
 
-    def _begin_train(self, X, X_val, dtype) -> None:
-        """Run the teacher once over the training set (in fixed chunks) and keep its logits."""
+    def _begin_train(self, X, X_val, dtype, cache: bool = True) -> None:
+        """Run the teacher once over the training set (in fixed chunks) and keep its logits (not with
+        ``augment``: its batches are not the training set's rows, so the teacher runs on each of them)."""
         self._dtype = dtype
         self._cache, self._hidden_cache = None, {}
-        if self.cache_teacher_logits:
+        if self.cache_teacher_logits and cache:
             starts = range(0, X.shape[0], self.teacher_chunk_size)
             chunks = [self.teacher.get_logits(X[i:i + self.teacher_chunk_size], dtype=dtype) for i in starts]
             self._cache = np.concatenate(chunks).astype(dtype, copy=False)  # (N, C)
