@@ -622,7 +622,7 @@ else:
     ax.set_xticklabels([label for label, _ in arms], fontsize=8)
     ax.set_ylim(100 * min(v.min() for _, v in arms) - 1, 100 * max(v.max() for _, v in arms) + 0.5)
     ax.set_ylabel("student test accuracy (%)")
-    ax.set_title(f"{STUDENT} student of the {LARGEST} teacher (dots: seeds)")
+    ax.set_title(f"{STUDENT} students of sections 5 and 6 (dots: seeds)")
     for key, label in (("teacher", "teacher"), ("student", "its student")):
         m = np.array([100 * by_epoch[e][key].mean() for e in epochs_kept])
         s = np.array([100 * by_epoch[e][key].std() for e in epochs_kept])
@@ -630,6 +630,7 @@ else:
     for e, c in zip(epochs_kept, conf_by_epoch, strict=True):
         bx.annotate(f"c = {c:.2f}", (e, 100 * by_epoch[e]["teacher"].mean()), textcoords="offset points",
                     xytext=(6, -12), ha="left", fontsize=8)
+    bx.set_xlim(0, 1.15 * EPOCHS)
     bx.set_xlabel(f"epochs the {LARGEST} teacher trained")
     bx.set_ylabel("test accuracy (%)")
     bx.set_title("teachers stopped early, by decree")
