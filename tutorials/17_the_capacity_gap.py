@@ -87,7 +87,7 @@ def pm(values):
 #
 # Write `z_i` for the student's logits on image i, `v_i` for the teacher's, `T` for the temperature,
 # `p_i = softmax(z_i / T)` and `q_i = softmax(v_i / T)`. The student minimises Hinton's loss,
-# [`DistillationLoss`](../minikd/strategies/logits.py) (its docstring derives the loss and its gradient;
+# `DistillationLoss` (`minikd/strategies/logits.py`) (its docstring derives the loss and its gradient;
 # tutorial 02 checks them):
 #
 #     L = (1/N) Σ_i [ alpha · CE(softmax(z_i), y_i) + (1 − alpha) · T² · KL(q_i ‖ p_i) ]
