@@ -10,7 +10,7 @@ import numpy as np
 
 from .._threads import blas_threads_for
 from ._helpers import _accuracy, _check_student, _check_X, _label_kind
-from .run import bind_strategy, check_class_counts, check_y, learn_teacher_classes
+from .run import bind_strategy, check_class_counts, check_enough_samples, check_y, learn_teacher_classes
 
 __all__ = ["EvaluationMixin"]
 
@@ -49,9 +49,7 @@ class EvaluationMixin:
         """
         _check_student(student)
         X = _check_X(X, "X", student)
-        if X.shape[0] < self.strategy.min_batch_size:
-            raise ValueError(f"X must hold at least {self.strategy.min_batch_size} samples for "
-                             f"{type(self.strategy).__name__} (its loss compares samples), got {X.shape[0]}")
+        check_enough_samples(self.strategy, X.shape[0], "X must hold at least {m} samples")
         with blas_threads_for(student, X.shape[0]):  # one BLAS thread for a small model (minikd/_threads.py)
             learn_teacher_classes(self, X)
             check_class_counts(self, student)  # class counts before labels

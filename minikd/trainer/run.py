@@ -12,8 +12,8 @@ from .._validation import check_int, check_labels, describe
 from ..optim import SGD
 from ._helpers import _check_callbacks, _check_optimizer, _check_student, _check_X, _label_kind
 
-__all__ = ["Run", "augmented_batch", "bind_strategy", "check_train_arguments", "check_step_arguments", "check_y",
-           "check_class_counts", "learn_teacher_classes"]
+__all__ = ["Run", "augmented_batch", "bind_strategy", "check_enough_samples", "check_train_arguments",
+           "check_step_arguments", "check_y", "check_class_counts", "learn_teacher_classes"]
 
 
 @dataclass
@@ -88,10 +88,7 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if batch_size > n:
         raise ValueError(f"batch_size must be at most the number of training samples ({n}), got {batch_size}")
-    smallest = trainer.strategy.min_batch_size
-    if batch_size < smallest:
-        raise ValueError(f"batch_size must be at least {smallest} for {type(trainer.strategy).__name__} (its "
-                         f"loss compares samples within a batch), got {batch_size}")
+    check_enough_samples(trainer.strategy, batch_size, "batch_size must be at least {m}")
     if optimizer is None:
         optimizer = SGD(learning_rate=0.01, momentum=0.9)
     _check_optimizer(optimizer)
@@ -109,9 +106,7 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
         X_val = _check_X(validation_data[0], "validation_data[0] (X_val)", student)
         _, y_val = check_labels(validation_data[1], "validation_data[1] (y_val)", X_val.shape[0],
                                 student.output_dim, student.dtype)
-        if X_val.shape[0] < smallest:
-            raise ValueError(f"validation_data must hold at least {smallest} samples for "
-                             f"{type(trainer.strategy).__name__} (its loss compares samples), got {X_val.shape[0]}")
+        check_enough_samples(trainer.strategy, X_val.shape[0], "validation_data must hold at least {m} samples")
     trainer.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
     trainer.strategy._check_schedules(epochs, student.dtype)  # every epoch's scheduled temperature
     optimizer._check_schedules(epochs)  # every epoch's scheduled learning rate and momentum
@@ -129,6 +124,15 @@ def augmented_batch(run: Run, X_batch: np.ndarray, rng) -> np.ndarray:
     if out.shape != X_batch.shape:
         raise ValueError(f"{where} must have the shape of X_batch {X_batch.shape}, got shape {out.shape}")
     return out
+
+
+def check_enough_samples(strategy, n: int, rule: str) -> None:
+    """ValueError if ``n`` samples are fewer than ``strategy.min_batch_size`` (a relational loss compares
+    samples: RKD needs 3); ``rule`` is the message's start, with ``{m}`` for the minimum."""
+    m = strategy.min_batch_size
+    if n < m:
+        raise ValueError(f"{rule.format(m=m)} for {type(strategy).__name__} (its loss compares samples within a "
+                         f"batch), got {n}")
 
 
 def bind_strategy(trainer, student) -> dict:
@@ -153,9 +157,7 @@ def check_step_arguments(trainer, student, X_batch, y_batch, indices, optimizer)
     optimizer.check_params(bind_strategy(trainer, student))
     X_batch = _check_X(X_batch, "X_batch", student)
     n = X_batch.shape[0]
-    if n < trainer.strategy.min_batch_size:
-        raise ValueError(f"X_batch must hold at least {trainer.strategy.min_batch_size} samples for "
-                         f"{type(trainer.strategy).__name__}, got {n}")
+    check_enough_samples(trainer.strategy, n, "X_batch must hold at least {m} samples")
     learn_teacher_classes(trainer, X_batch)
     check_class_counts(trainer, student)  # class counts before labels: y is checked against the student's C
     y_batch = check_y(trainer, y_batch, "y_batch", n, student)
