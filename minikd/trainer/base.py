@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -255,9 +254,15 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         -------
         History
         """
-        run = check_train_arguments(self, student, X, y, epochs, batch_size, optimizer, validation_data,
+        run = check_train_arguments(self, [student], X, y, epochs, batch_size, [optimizer], validation_data,
                                     callbacks, verbose, resume_from, augment)
-        with blas_threads_for(student, run.batch_size):  # one BLAS thread for a small model (minikd/_threads.py)
+        return self._train_run(run, resume_from)
+
+    def _train_run(self, run: Run, resume_from):
+        """The run, as an outline: checkpoints opened, the run started (or resumed), then per epoch
+        :meth:`_run_epoch`, :meth:`_end_epoch` and the checkpoint; returns :meth:`_finish_run`'s histories."""
+        largest = max((lane.student for lane in run.lanes), key=lambda m: m.num_parameters)
+        with blas_threads_for(largest, run.batch_size):  # one BLAS thread for a small model (minikd/_threads.py)
             manager = self._open_checkpoints(run)  # None without a checkpoint_config; holds the directory's lock
             try:
                 first_epoch = self._start_run(run, manager, resume_from)  # teacher cache, fingerprint, resume
@@ -271,29 +276,21 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
                 return self._finish_run(run)  # the best weights back, on_train_end
             finally:
                 self.strategy._set_epoch(1)  # outside train, a schedule reads as its epoch-1 value
-                run.optimizer._set_epoch(1)
+                for lane in run.lanes:
+                    lane.optimizer._set_epoch(1)
                 if manager is not None:
                     manager.release()
 
     def _start_run(self, run: Run, manager, resume_from) -> int:
         """Reset the run's state, fill the teacher cache, resume if asked; return the first epoch to train."""
-        self.history, self.rng = run.history, np.random.default_rng(self.seed)
+        self.history, self.rng = _histories(run), np.random.default_rng(self.seed)
         self.early_stopping.reset()
-        self._begin_train(run.X, run.X_val, run.student.dtype, cache=run.augment is None)
+        student = run.lanes[0].student
+        self._begin_train(run.X, run.X_val, student.dtype, cache=run.augment is None)
         learn_teacher_classes(self, run.X)  # a callable teacher knows its C only once called
-        check_class_counts(self, run.student)
+        check_class_counts(self, student)
         self._fingerprint = None if manager is None and resume_from is None else run_fingerprint(self, run)
-        first_epoch = 1
-        if resume_from is not None:
-            first_epoch = self._resume(resume_from, manager, run) + 1
-            run.history = self.history
-            stopped = run.history.stopped_epoch
-            if stopped is not None:  # that run ended early: it is complete, just load it
-                if run.epochs > stopped:
-                    warnings.warn(f"the checkpoint's run ended early at epoch {stopped} (early stopping or a "
-                                  f"callback); it is loaded as it is and not trained on to epoch {run.epochs}",
-                                  UserWarning, stacklevel=4)
-                first_epoch = run.epochs + 1
+        first_epoch = 1 if resume_from is None else self._resume(resume_from, manager, run)  # the next epoch
         if manager is not None:
             manager.begin(None if resume_from is None else first_epoch - 1)
         if run.X_val is not None:
@@ -303,68 +300,75 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
                 cb.on_train_begin(self, run.logs)
         return first_epoch
 
+    def _train_batch(self, run: Run, X_batch, y_batch, indices) -> list:
+        """One minibatch of an epoch: :meth:`train_step` on the run's student; one StepRecord per student
+        (:class:`~minikd.MutualLearningTrainer` steps every student of its cohort here)."""
+        (lane,) = run.lanes
+        return [self.train_step(lane.student, X_batch, y_batch, indices, lane.optimizer, validate=False)]
+
+    def _validation_teacher(self, run: Run, k: int) -> tuple:
+        """The teacher's outputs ``(logits, hidden)`` on the validation set for student ``k``: here the
+        teacher's, computed once per run (mutual learning's teachers are the other students, as they are now)."""
+        return run.val_teacher
+
     def _run_epoch(self, run: Run, epoch: int) -> None:
         """Shuffle, run :meth:`train_step` on every minibatch, and record the epoch's losses."""
         run.epoch_started = time.perf_counter()
         self.strategy._set_epoch(epoch)  # scheduled hyperparameters (minikd.schedules): one value per epoch
-        run.optimizer._set_epoch(epoch)
+        for lane in run.lanes:
+            lane.optimizer._set_epoch(epoch)
         X, y, n, batch_size = run.X, run.y, run.X.shape[0], run.batch_size
         n_batches = -(-n // batch_size)
         if n_batches > 1 and 0 < n % batch_size < self.strategy.min_batch_size:
             n_batches -= 1  # a last batch too small for the loss (RKD's angles need 3) joins the one before
         bar = run.verbose >= 2 and sys.stdout.isatty()
         perm = self.rng.permutation(n)
-        sums = {"loss": 0.0, "soft": None, "hard": None}  # sample-weighted: sum of batch mean x batch size
+        # per student, sample-weighted: the sum of batch mean x batch size
+        sums = [{"loss": 0.0, "soft": None, "hard": None} for _ in run.lanes]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for b in range(n_batches):
                 idx = perm[b * batch_size:(b + 1) * batch_size if b < n_batches - 1 else n]  # dataset indices
                 X_batch = X[idx] if run.augment is None else augmented_batch(run, X[idx], self.rng)
                 try:  # an augmented batch is not in the teacher's cache: no indices
-                    rec = self.train_step(run.student, X_batch, None if y is None else y[idx],
-                                          idx if run.augment is None else None, run.optimizer, validate=False)
+                    records = self._train_batch(run, X_batch, None if y is None else y[idx],
+                                                idx if run.augment is None else None)
                 except TrainingDivergedError as exc:
                     raise TrainingDivergedError(
                         f"training diverged at epoch {epoch}, batch {b + 1}/{n_batches}: {exc}. The student keeps "
                         "its last finite parameters; try a smaller learning rate, gradient-friendlier inputs "
                         "(scaled to [0, 1]) or a lower temperature.", epoch=epoch, batch=b + 1) from None
-                sums["loss"] += rec.loss * rec.batch_size
-                for part, value in (("soft", rec.soft_loss), ("hard", rec.hard_loss)):
-                    if value is not None:
-                        sums[part] = (sums[part] or 0.0) + value * rec.batch_size
+                for lane_sums, rec in zip(sums, records, strict=True):
+                    lane_sums["loss"] += rec.loss * rec.batch_size
+                    for part, value in (("soft", rec.soft_loss), ("hard", rec.hard_loss)):
+                        if value is not None:
+                            lane_sums[part] = (lane_sums[part] or 0.0) + value * rec.batch_size
                 if bar:
-                    _progress_bar(epoch, run.epochs, b + 1, n_batches, sums["loss"] / min(n, (b + 1) * batch_size))
+                    done = min(n, (b + 1) * batch_size)
+                    _progress_bar(epoch, run.epochs, b + 1, n_batches, sum(t["loss"] for t in sums) / len(sums) / done)
         # The loss and gradient were finite at every step, but an absurd update (a learning rate near
         # 1e308) can still overflow the parameters themselves; checked once per epoch (cheap).
-        if not all(np.isfinite(p).all() for p in run.student.params.values()):
+        if not all(np.isfinite(p).all() for lane in run.lanes for p in lane.student.params.values()):
             raise TrainingDivergedError(
                 f"training diverged at epoch {epoch}, batch {n_batches}/{n_batches} or earlier in the epoch: an "
                 "update overflowed the parameters, which are no longer finite. Reload the latest checkpoint (if "
                 "any) and use a smaller learning rate.", epoch=epoch, batch=n_batches)
-        history = run.history
-        history.epochs.append(epoch)
-        history.learning_rate.append(run.optimizer.learning_rate)
-        history.temperature.append(self.strategy.temperature)
-        for name in ("loss", "soft", "hard"):
-            getattr(history, name if name == "loss" else f"{name}_loss").append(
-                None if sums[name] is None else sums[name] / n)
-        run.logs = {"loss": history.loss[-1], "soft_loss": history.soft_loss[-1], "hard_loss": history.hard_loss[-1]}
+        _record_losses(run, epoch, sums, self.strategy.temperature)
 
     def _end_epoch(self, run: Run, epoch: int) -> bool:
-        """Validation metrics, early stopping, progress output and callbacks; True if the run stops here."""
-        history, logs = run.history, run.logs
+        """Validation metrics, early stopping, progress output and callbacks; True if the run stops here.
+        With several students the logs (and what early stopping watches) are the means over them."""
         if run.X_val is not None:
-            metrics = self._metrics(run.student, run.X_val, run.y_val, run.val_teacher)
-            history.val_loss.append(metrics["loss"])
-            history.val_accuracy.append(metrics["accuracy"])
-            history.teacher_agreement.append(metrics["teacher_agreement"])
-            logs.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"],
-                        teacher_agreement=metrics["teacher_agreement"])
-        history.epoch_time.append(time.perf_counter() - run.epoch_started)
-        logs["epoch_time"] = history.epoch_time[-1]
+            _record_validation(run, [self._metrics(lane.student, run.X_val, run.y_val, self._validation_teacher(run, k))
+                                     for k, lane in enumerate(run.lanes)])
+        logs = run.logs
+        logs["epoch_time"] = time.perf_counter() - run.epoch_started
+        for lane in run.lanes:
+            lane.history.epoch_time.append(logs["epoch_time"])
         stop = False
         if self.use_early_stopping:
-            stop = self.early_stopping.update(epoch, logs[run.monitor], run.params)  # the student's and the strategy's
-        history.best_epoch = self.early_stopping.best_epoch if self.use_early_stopping else epoch
+            stop = self.early_stopping.update(epoch, logs[run.monitor], run.params)  # the students' and the strategy's
+        for lane in run.lanes:
+            lane.history.best_epoch = self.early_stopping.best_epoch if self.use_early_stopping else epoch
         if run.verbose:
             _print_epoch(epoch, run.epochs, logs, bar=run.verbose >= 2)
         for cb in run.callbacks:
@@ -372,17 +376,65 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
             if callable(fn) and fn(epoch, dict(logs)) is True:
                 stop = True
         if stop:
-            history.stopped_epoch = epoch
+            for lane in run.lanes:
+                lane.history.stopped_epoch = epoch
             if run.verbose:
                 best = self.early_stopping.best if self.use_early_stopping else logs[run.monitor]
-                print(f"stopped after epoch {epoch}; best epoch {history.best_epoch} ({run.monitor} {best:.4f})")
+                print(f"stopped after epoch {epoch}; best epoch {run.lanes[0].history.best_epoch} "
+                      f"({run.monitor} {best:.4f})")
         return stop
 
-    def _finish_run(self, run: Run) -> History:
-        """Put the best weights back (early stopping) and tell the callbacks; return the history."""
+    def _finish_run(self, run: Run):
+        """Put the best weights back (early stopping) and tell the callbacks; return the History (a list of
+        them, one per student, with several students)."""
         if self.use_early_stopping:
             self.early_stopping.restore(run.params)
         for cb in run.callbacks:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self, run.logs)
-        return run.history
+        return _histories(run)
+
+
+def _histories(run: Run):
+    """The run's History, or the list of its students' with several."""
+    histories = [lane.history for lane in run.lanes]
+    return histories[0] if len(histories) == 1 else histories
+
+
+def _record_losses(run: Run, epoch: int, sums: list, temperature: float) -> None:
+    """Append an epoch's training losses (``sums``: per student, sample-weighted sums) to the students'
+    histories; set ``run.logs``."""
+    n = run.X.shape[0]
+    for lane, lane_sums in zip(run.lanes, sums, strict=True):
+        history = lane.history
+        history.epochs.append(epoch)
+        history.learning_rate.append(lane.optimizer.learning_rate)
+        history.temperature.append(temperature)
+        for name in ("loss", "soft", "hard"):
+            getattr(history, name if name == "loss" else f"{name}_loss").append(
+                None if lane_sums[name] is None else lane_sums[name] / n)
+    run.logs = _mean_logs([{"loss": lane.history.loss[-1], "soft_loss": lane.history.soft_loss[-1],
+                            "hard_loss": lane.history.hard_loss[-1]} for lane in run.lanes])
+
+
+def _record_validation(run: Run, metrics: list) -> None:
+    """Append each student's validation metrics to its history and logs (the logs' means with several)."""
+    per_student = run.logs.get("students", [run.logs])
+    for lane, logs_k, m in zip(run.lanes, per_student, metrics, strict=True):
+        lane.history.val_loss.append(m["loss"])
+        lane.history.val_accuracy.append(m["accuracy"])
+        lane.history.teacher_agreement.append(m["teacher_agreement"])
+        logs_k.update(val_loss=m["loss"], val_accuracy=m["accuracy"], teacher_agreement=m["teacher_agreement"])
+    if len(run.lanes) > 1:
+        run.logs = _mean_logs(per_student)
+
+
+def _mean_logs(per_student: list) -> dict:
+    """One student's logs as they are; several students' as their means (None where any is None),
+    with each student's own under ``"students"``."""
+    if len(per_student) == 1:
+        return per_student[0]
+    keys = per_student[0].keys()
+    means = {k: None if any(d[k] is None for d in per_student) else float(np.mean([d[k] for d in per_student]))
+             for k in keys}
+    return {**means, "students": per_student}

@@ -53,9 +53,19 @@ def check_resume(trainer, ckpt, run) -> None:
     where = f"the checkpoint {str(ckpt.path)!r}"
     if ckpt.student is None:
         raise ValueError(f"{where} holds no student (save_student=False); cannot resume")
-    saved, current = ckpt.student.get_config(), run.student.get_config()
-    if saved != current:
-        raise ValueError(f"cannot resume: the student's architecture {current} differs from {where}'s {saved}")
+    saved_students, saved_optimizers = _as_list(ckpt.student), _as_list(ckpt.optimizer_config)
+    if len(saved_students) != len(run.lanes):
+        raise ValueError(f"cannot resume: {where} holds {len(saved_students)} student(s), this run trains "
+                         f"{len(run.lanes)}")
+    for k, (lane, saved_student, saved_optimizer) in enumerate(zip(run.lanes, saved_students, saved_optimizers,
+                                                                   strict=True)):
+        which = "the student's" if len(run.lanes) == 1 else f"student {k}'s"
+        saved, current = saved_student.get_config(), lane.student.get_config()
+        if saved != current:
+            raise ValueError(f"cannot resume: {which} architecture {current} differs from {where}'s {saved}")
+        opt_now = {"name": type(lane.optimizer).__name__, **lane.optimizer.get_config()}
+        if opt_now != saved_optimizer:
+            raise ValueError(f"cannot resume: {which} optimizer {opt_now} differs from {where}'s {saved_optimizer}")
     mine, theirs = trainer.get_config(), ckpt.trainer_state["config"]
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
@@ -63,14 +73,10 @@ def check_resume(trainer, ckpt, run) -> None:
                 f"cannot resume: trainer setting {key!r} is {mine.get(key)!r} now but {theirs.get(key)!r} in "
                 f"{where}; a resumed run must use the same strategy, seed and early-stopping settings"
             )
-    optimizer = run.optimizer
-    opt_now = {"name": type(optimizer).__name__, **optimizer.get_config()}
-    if opt_now != ckpt.optimizer_config:
-        raise ValueError(f"cannot resume: the optimizer {opt_now} differs from {where}'s {ckpt.optimizer_config}")
     now, then = trainer._fingerprint, ckpt.fingerprint
     if then is None:
         warnings.warn(f"{where} records no fingerprint of its run (converted from format 1): the data, "
-                      "batch size and teacher cannot be checked against it", UserWarning, stacklevel=6)
+                      "batch size and teacher cannot be checked against it", UserWarning, stacklevel=5)
     for key in FINGERPRINT_KEYS if then is not None else ():
         if now[key] != then[key]:
             raise ValueError(
@@ -95,20 +101,30 @@ def checkpoint_state(trainer, epoch: int, run) -> dict:
     TrainingDivergedError
         If the parameters or the optimizer's state are not finite: such a state is never written.
     """
-    config, student, optimizer = trainer.checkpoint_config, run.student, run.optimizer
-    optimizer_state = optimizer.state_dict()
-    _check_finite_state(epoch, {**student.params, **trainer.strategy._named_params()}, optimizer_state)
+    config = trainer.checkpoint_config
+    students, optimizers = [], []
+    for lane in run.lanes:
+        student, optimizer = lane.student, lane.optimizer
+        optimizer_state = optimizer.state_dict()
+        _check_finite_state(epoch, lane.params, optimizer_state)  # the student's and the strategy's
+        students.append({"config": student.get_config(), "params": {k: v.copy() for k, v in student.params.items()},
+                         "dropout_rng": student.dropout_rng.bit_generator.state})  # where the next masks come from
+        optimizers.append({"config": {"name": type(optimizer).__name__, **optimizer.get_config()},
+                           "state": optimizer_state})
+    one = len(run.lanes) == 1  # a cohort (mutual learning) keeps lists: student k, optimizer k
     return {
         "minikd_version": __version__,
         "epoch": int(epoch),
-        "student": {"config": student.get_config(), "params": {k: v.copy() for k, v in student.params.items()},
-                    "dropout_rng": student.dropout_rng.bit_generator.state}  # where the next masks come from
-        if config.save_student else None,
+        "student": (students[0] if one else students) if config.save_student else None,
         "teacher": teacher_checkpoint_state(trainer) if config.save_teacher else None,
-        "optimizer": {"config": {"name": type(optimizer).__name__, **optimizer.get_config()},
-                      "state": optimizer_state},
+        "optimizer": optimizers[0] if one else optimizers,
         "trainer": trainer.state_dict(),
     }
+
+
+def _as_list(value) -> list:
+    """A checkpoint's per-student entry as a list (a cohort's is one already)."""
+    return value if isinstance(value, list) else [value]
 
 
 def teacher_checkpoint_state(trainer) -> dict:
@@ -198,7 +214,8 @@ class RunStateMixin:
             "config": self.get_config(),
             "rng_state": self.rng.bit_generator.state,
             "early_stopping": self.early_stopping.state_dict(),
-            "history": (self.history or History()).to_dict(),
+            "history": [h.to_dict() for h in self.history] if isinstance(self.history, list)
+            else (self.history or History()).to_dict(),
             "fingerprint": getattr(self, "_fingerprint", None),
             "strategy_params": {k: v.copy() for k, v in self.strategy._named_params().items()},
         }
@@ -220,9 +237,17 @@ class RunStateMixin:
         mine = self.strategy._named_params()  # built at train() entry (HintLoss's regressor once widths are known)
         check_arrays_like(state["strategy_params"], "state['strategy_params'] (the strategy's trained arrays)",
                           param_spec(mine))
-        epochs = state["history"].get("epochs") if isinstance(state["history"], dict) else None
+        saved = state["history"]
+        first = saved[0] if isinstance(saved, list) and saved else saved
+        epochs = first.get("epochs") if isinstance(first, dict) else None
         epoch = len(epochs) if isinstance(epochs, list) else -1
-        history = check_history_state(state["history"], "state['history']", epoch)
+        if isinstance(self.history, list):  # a cohort: one history per student
+            if not isinstance(saved, list) or len(saved) != len(self.history):
+                raise ValueError(f"state['history'] must be a list of {len(self.history)} histories (one per "
+                                 f"student), got {describe(saved)}")
+            history = [check_history_state(h, f"state['history'][{k}]", epoch) for k, h in enumerate(saved)]
+        else:
+            history = check_history_state(saved, "state['history']", epoch)
         check_rng_state(state["rng_state"], "state['rng_state']")
         best = state["early_stopping"].get("best_params") if isinstance(state["early_stopping"], dict) else None
         spec = None if not isinstance(best, dict) else {k: (np.shape(v), getattr(v, "dtype", None))
@@ -239,7 +264,8 @@ class RunStateMixin:
         return None
 
     def _resume(self, resume_from, manager, run: Run) -> int:
-        """Restore a checkpoint into the student, the optimizer and this trainer; return its epoch.
+        """Restore a checkpoint into the students, their optimizers and this trainer; return the first epoch
+        to train (past ``run.epochs`` for a run that had ended early: it is complete and only loaded).
 
         Raises
         ------
@@ -255,11 +281,21 @@ class RunStateMixin:
                 raise ValueError(f'resume_from="latest": no checkpoint in {manager.directory}')
         ckpt = load_checkpoint(path)
         check_resume(self, ckpt, run)
-        run.student.set_params(ckpt.student.params)
-        run.student.dropout_rng.bit_generator.state = ckpt.student.dropout_rng.bit_generator.state
-        run.optimizer.load_state_dict(ckpt.optimizer_state)
+        for lane, student, optimizer_state in zip(run.lanes, _as_list(ckpt.student), _as_list(ckpt.optimizer_state),
+                                                  strict=True):
+            lane.student.set_params(student.params)
+            lane.student.dropout_rng.bit_generator.state = student.dropout_rng.bit_generator.state
+            lane.optimizer.load_state_dict(optimizer_state)
         self.load_state_dict(ckpt.trainer_state)
-        return ckpt.epoch
+        for lane, history in zip(run.lanes, _as_list(self.history), strict=True):
+            lane.history = history
+        stopped = run.lanes[0].history.stopped_epoch
+        if stopped is None:
+            return ckpt.epoch + 1
+        if run.epochs > stopped:  # that run ended early: it is complete, just load it
+            warnings.warn(f"the checkpoint's run ended early at epoch {stopped} (early stopping or a callback); "
+                          f"it is loaded as it is and not trained on to epoch {run.epochs}", UserWarning, stacklevel=5)
+        return run.epochs + 1
 
     def _save_checkpoint(self, manager, run: Run, epoch: int, final: bool):
         """Write this epoch's checkpoint if it is due (every ``save_every_epochs``, and the last)."""

@@ -12,8 +12,30 @@ from .._validation import check_int, check_labels, describe
 from ..optim import SGD
 from ._helpers import _check_callbacks, _check_optimizer, _check_student, _check_X, _label_kind
 
-__all__ = ["Run", "augmented_batch", "bind_strategy", "check_enough_samples", "check_train_arguments",
+__all__ = ["Lane", "Run", "augmented_batch", "bind_strategy", "check_enough_samples", "check_train_arguments",
            "check_step_arguments", "check_y", "check_class_counts", "learn_teacher_classes"]
+
+
+@dataclass
+class Lane:
+    """One student of a run and what trains it: a distillation run has one lane, mutual learning one per student.
+
+    Attributes
+    ----------
+    student : MLP
+    optimizer : Optimizer
+    params : dict of str -> ndarray
+        What the optimizer updates: the student's parameters ("W1", "b1", ...) and the strategy's
+        (``"strategy.W"``, ``"strategy.1.W"``, ...: see ``DistillationStrategy._named_params``), the
+        same arrays (not copies).
+    history : History
+        The student's history (replaced by the checkpoint's on resume).
+    """
+
+    student: object
+    optimizer: object
+    params: dict = field(default_factory=dict)
+    history: History = field(default_factory=History)
 
 
 @dataclass
@@ -22,12 +44,13 @@ class Run:
 
     Attributes
     ----------
-    student : MLP
-    X : ndarray of shape (N, D), in the student's dtype
+    lanes : list of Lane
+        The students and their optimizers: one for the distillation trainers, one per student of the
+        cohort for :class:`~minikd.MutualLearningTrainer`.
+    X : ndarray of shape (N, D), in the students' dtype
     y : ndarray of shape (N,) of int64, (N, C) probability rows, or None
     y_kind : {"index", "prob", None}
     epochs, batch_size : int
-    optimizer : Optimizer
     X_val : ndarray of shape (M, D), or None
     y_val : ndarray of shape (M,) or (M, C), or None
     callbacks : tuple
@@ -35,52 +58,61 @@ class Run:
     augment : callable or None
         ``augment(X_batch, rng) -> X_batch``, applied to every training batch (see ``train``).
     monitor : {"val_loss", "loss"}
-        What early stopping watches.
-    params : dict of str -> ndarray
-        What the optimizer updates: the student's parameters ("W1", "b1", ...) and the strategy's
-        (``"strategy.W"``, ``"strategy.1.W"``, ...: see ``DistillationStrategy._named_params``), the
-        same arrays (not copies). Early stopping keeps and restores all of them.
-    history : History
-        The run's history (replaced by the checkpoint's on resume).
+        What early stopping watches (with several students: its mean over them).
     val_teacher : tuple (ndarray of shape (M, C) or None, dict of int -> ndarray of shape (M, H)), or None
         The teacher's outputs on the validation set (logits and the required hidden layers), computed
-        once per run.
+        once per run (mutual learning computes its peers' after every epoch instead).
     logs : dict
         The last epoch's metrics (what callbacks receive).
     epoch_started : float
         ``time.perf_counter()`` at the start of the current epoch.
     """
 
-    student: object
+    lanes: list
     X: np.ndarray
     y: np.ndarray | None
     y_kind: str | None
     epochs: int
     batch_size: int
-    optimizer: object
     X_val: np.ndarray | None
     y_val: np.ndarray | None
     callbacks: tuple
     verbose: int
     monitor: str
-    params: dict = field(default_factory=dict)
     augment: object = None
-    history: History = field(default_factory=History)
     val_teacher: tuple | None = None
     logs: dict = field(default_factory=dict)
     epoch_started: float = 0.0
 
+    @property
+    def params(self) -> dict:
+        """What early stopping keeps and restores: the one lane's ``params``, or with several students
+        every lane's under ``"{k}.{name}"`` (``"0.W1"``, ``"1.W1"``, ...), the same arrays."""
+        if len(self.lanes) == 1:
+            return self.lanes[0].params
+        return {f"{k}.{name}": a for k, lane in enumerate(self.lanes) for name, a in lane.params.items()}
 
-def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer, validation_data, callbacks,
+
+def check_train_arguments(trainer, students, X, y, epochs, batch_size, optimizers, validation_data, callbacks,
                           verbose, resume_from=None, augment=None) -> Run:
     """Validate the arguments of ``trainer.train`` (see its docstring) and return them as a :class:`Run`.
+
+    Parameters
+    ----------
+    students, optimizers : list
+        One per lane: ``[student]`` and ``[optimizer]`` (None for the default SGD) for the distillation
+        trainers; a cohort of students (checked against each other by the caller: the same inputs,
+        classes and dtype) and their optimizers for mutual learning. The data are checked against
+        ``students[0]``.
 
     Raises
     ------
     TypeError, ValueError
         Naming the argument, the rule and the value received.
     """
-    _check_student(student)
+    for student in students:
+        _check_student(student)
+    student = students[0]
     X = _check_X(X, "X", student)
     n = X.shape[0]
     y = _check_labels_after_classes(trainer, y, "y", X, student)
@@ -89,12 +121,14 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
     if batch_size > n:
         raise ValueError(f"batch_size must be at most the number of training samples ({n}), got {batch_size}")
     check_enough_samples(trainer.strategy, batch_size, "batch_size must be at least {m}")
-    if optimizer is None:
-        optimizer = SGD(learning_rate=0.01, momentum=0.9)
-    _check_optimizer(optimizer)
-    params = bind_strategy(trainer, student)
-    if resume_from is None:  # a resume replaces the optimizer's state with the checkpoint's
-        optimizer.check_params(params, stacklevel=4)  # a warning points at the call of train()
+    optimizers = [SGD(learning_rate=0.01, momentum=0.9) if opt is None else opt for opt in optimizers]
+    lanes = []
+    for student, optimizer in zip(students, optimizers, strict=True):
+        _check_optimizer(optimizer)
+        params = bind_strategy(trainer, student)
+        if resume_from is None:  # a resume replaces the optimizer's state with the checkpoint's
+            optimizer.check_params(params, stacklevel=4)  # a warning points at the call of train()
+        lanes.append(Lane(student, optimizer, params))
     verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a callable augment(X_batch, rng) -> X_batch or None, got {describe(augment)}")
@@ -109,18 +143,19 @@ def check_train_arguments(trainer, student, X, y, epochs, batch_size, optimizer,
         check_enough_samples(trainer.strategy, X_val.shape[0], "validation_data must hold at least {m} samples")
     trainer.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
     trainer.strategy._check_schedules(epochs, student.dtype)  # every epoch's scheduled temperature
-    optimizer._check_schedules(epochs)  # every epoch's scheduled learning rate and momentum
+    for optimizer in optimizers:
+        optimizer._check_schedules(epochs)  # every epoch's scheduled learning rate and momentum
     if trainer.use_early_stopping and X_val is None:
         warnings.warn("early stopping without validation_data monitors the training loss", UserWarning, stacklevel=3)
-    return Run(student, X, y, _label_kind(y), epochs, batch_size, optimizer, X_val, y_val, callbacks, verbose,
-               monitor="val_loss" if X_val is not None else "loss", params=params, augment=augment)
+    return Run(lanes, X, y, _label_kind(y), epochs, batch_size, X_val, y_val, callbacks, verbose,
+               monitor="val_loss" if X_val is not None else "loss", augment=augment)
 
 
 def augmented_batch(run: Run, X_batch: np.ndarray, rng) -> np.ndarray:
     """``run.augment(X_batch, rng)``, checked: finite, of X_batch's shape, cast to the student's dtype."""
     out = run.augment(X_batch, rng)
     where = "the batch returned by augment(X_batch, rng)"
-    out = _check_X(out, where, run.student)
+    out = _check_X(out, where, run.lanes[0].student)
     if out.shape != X_batch.shape:
         raise ValueError(f"{where} must have the shape of X_batch {X_batch.shape}, got shape {out.shape}")
     return out
