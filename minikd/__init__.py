@@ -33,6 +33,7 @@ from .trainer import (  # noqa: E402
     History,
     KnowledgeDistillationTrainer,
     KnowledgeDistillationTrainerBase,
+    MutualLearningTrainer,
     SelfDistillationResult,
     SelfDistillationTrainer,
     StepRecord,
@@ -56,7 +57,7 @@ __all__ = [
     "TeacherModel", "TeacherModelWrapper", "EnsembleTeacher",
     "KnowledgeDistillationTrainerBase", "KnowledgeDistillationTrainer", "SupervisedTrainer",
     "History", "StepRecord", "EarlyStopping", "TrainingDivergedError",
-    "SelfDistillationTrainer", "SelfDistillationResult",
+    "SelfDistillationTrainer", "SelfDistillationResult", "MutualLearningTrainer",
     # checkpoints
     "DistillationCheckpointConfig", "CheckpointManager", "Checkpoint", "CheckpointError", "load_checkpoint",
 ]

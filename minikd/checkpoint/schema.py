@@ -57,12 +57,13 @@ class Checkpoint:
         The number of completed epochs when it was saved.
     metrics : dict
         That epoch's metrics (loss, val_loss, ...).
-    student : MLP or None
-        The student rebuilt with its saved parameters (None if ``save_student`` was False).
+    student : MLP, list of MLP, or None
+        The student rebuilt with its saved parameters (a cohort's checkpoint, from
+        :class:`~minikd.MutualLearningTrainer`: a list, one per student; None if ``save_student`` was False).
     teacher : MLP or None
         The teacher, if it was saved.
-    history : History
-    optimizer_state, optimizer_config : dict
+    history : History, or a list of them (a cohort's: one per student)
+    optimizer_state, optimizer_config : dict, or lists of them (a cohort's: one per student)
         ``Optimizer.state_dict()`` and ``{"name": class name, **get_config()}``.
     trainer_state : dict
         The trainer's ``state_dict()``: ``config``, ``rng_state``, ``early_stopping``, ``history``,
@@ -104,17 +105,21 @@ def _check_checkpoint(raw: dict, path: Path) -> Checkpoint:
                  "metrics", f"a dict of {list(CHECKPOINT_METRICS)} -> number or None", metrics)
         _require(isinstance(raw["minikd_version"], str) and len(raw["minikd_version"]) <= 100,
                  "minikd_version", "a short string", raw["minikd_version"])
-        student = _check_model(raw["student"], "student")
         teacher = _check_model(raw["teacher"], "teacher")
         trainer = raw["trainer"]
         if isinstance(trainer, dict) and "strategy_params" not in trainer:  # written before strategies had params
             trainer = {**trainer, "strategy_params": {}}
         check_dict(trainer, "trainer", _TRAINER_KEYS)
         strategy_params = _check_strategy_params(trainer["strategy_params"], "trainer['strategy_params']")
-        # the optimizer and early stopping keep the student's parameters and the strategy's together
-        spec = None if student is None else {**param_spec(student.params), **param_spec(strategy_params)}
-        optimizer_config, optimizer_state = _check_optimizer(raw["optimizer"], "optimizer", spec)
-        history = _check_trainer_state(trainer, "trainer", epoch, spec)
+        if isinstance(raw["optimizer"], list):  # a cohort (MutualLearningTrainer): lists, one entry per student
+            student, optimizer_config, optimizer_state, spec = _check_cohort(raw, strategy_params)
+        else:
+            student = _check_model(raw["student"], "student")
+            # the optimizer and early stopping keep the student's parameters and the strategy's together
+            spec = None if student is None else {**param_spec(student.params), **param_spec(strategy_params)}
+            optimizer_config, optimizer_state = _check_optimizer(raw["optimizer"], "optimizer", spec)
+        cohort = len(raw["optimizer"]) if isinstance(raw["optimizer"], list) else 0  # students in it
+        history = _check_trainer_state(trainer, "trainer", epoch, spec, cohort)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{str(path)!r} holds a malformed checkpoint: {exc}") from None
     return Checkpoint(
@@ -166,6 +171,25 @@ def _check_model(value, where: str):
     return model
 
 
+def _check_cohort(raw: dict, strategy_params: dict) -> tuple:
+    """A cohort's students and optimizers: ``raw["optimizer"]`` a list of at least 2, ``raw["student"]`` None
+    or a list as long; returns (students or None, optimizer configs, optimizer states, early stopping's spec:
+    every student's parameters under ``"{k}.{name}"``)."""
+    optimizers, students = raw["optimizer"], raw["student"]
+    n = len(optimizers)
+    _require(n >= 2, "optimizer", "a dict, or a list of one optimizer per student of a cohort (at least 2)", optimizers)
+    _require(students is None or (isinstance(students, list) and len(students) == n), "student",
+             f"None or a list of {n} students (one per optimizer, as in a cohort's checkpoint)", students)
+    _require(not strategy_params, "trainer['strategy_params']", "{} in a cohort's checkpoint (mutual learning "
+             "trains no strategy parameters)", strategy_params)
+    models = None if students is None else [_check_model(m, f"student[{k}]") for k, m in enumerate(students)]
+    checked = [_check_optimizer(opt, f"optimizer[{k}]", None if models is None else param_spec(models[k].params))
+               for k, opt in enumerate(optimizers)]
+    spec = None if models is None else {f"{k}.{name}": v for k, m in enumerate(models)
+                                        for name, v in param_spec(m.params).items()}
+    return models, [c for c, _ in checked], [state for _, state in checked], spec
+
+
 def _check_optimizer(value, where: str, spec: dict | None) -> tuple[dict, dict]:
     """``{"config": {"name", ...hyperparameters}, "state": Optimizer.state_dict()}``.
 
@@ -215,15 +239,22 @@ def _check_strategy_params(value, where: str) -> dict:
     return value
 
 
-def _check_trainer_state(value, where: str, epoch: int, spec: dict | None):
+def _check_trainer_state(value, where: str, epoch: int, spec: dict | None, cohort: int = 0):
     """A trainer's ``state_dict()``: its config (compared on resume), the generator's state, the
-    early-stopping state, the history and the run's fingerprint (None in a converted format-1 file)."""
+    early-stopping state, the history (a cohort's: a list, one per student, of equal epochs) and the run's
+    fingerprint (None in a converted format-1 file)."""
     check_dict(value, where, _TRAINER_KEYS)
     _require(isinstance(value["config"], dict) and isinstance(value["config"].get("trainer"), str),
              f"{where}['config']", "a dict of the trainer's settings", value["config"])
     check_rng_state(value["rng_state"], f"{where}['rng_state']")
     check_early_stopping_state(value["early_stopping"], f"{where}['early_stopping']", epoch, spec)
-    history = check_history_state(value["history"], f"{where}['history']", epoch)
+    if cohort:
+        histories = value["history"]
+        _require(isinstance(histories, list) and len(histories) == cohort, f"{where}['history']",
+                 f"a list of {cohort} histories (one per student of the cohort)", histories)
+        history = [check_history_state(h, f"{where}['history'][{k}]", epoch) for k, h in enumerate(histories)]
+    else:
+        history = check_history_state(value["history"], f"{where}['history']", epoch)
     if value["fingerprint"] is not None:
         check_fingerprint(value["fingerprint"], f"{where}['fingerprint']")
     return history

@@ -27,13 +27,16 @@ Modules (each imports only those above it)
 - ``evaluation`` — ``evaluate`` and the per-epoch metrics (``EvaluationMixin``);
 - ``base`` — :class:`KnowledgeDistillationTrainerBase`: ``train`` as the outline of a run, ``train_step``;
 - ``distillation`` — :class:`KnowledgeDistillationTrainer`, :class:`SupervisedTrainer`;
-- ``self_distillation`` — :class:`SelfDistillationTrainer` (born-again networks).
+- ``self_distillation`` — :class:`SelfDistillationTrainer` (born-again networks);
+- ``mutual`` — :class:`MutualLearningTrainer` (deep mutual learning: a cohort of students, one lane each
+  in the same loop, each distilled from the others' current logits).
 """
 
 from .._run_state import History, TrainingDivergedError
 from .base import KnowledgeDistillationTrainerBase, StepRecord
 from .distillation import KnowledgeDistillationTrainer, SupervisedTrainer
 from .early_stopping import EarlyStopping
+from .mutual import MutualLearningTrainer, PeerMeanStrategy
 from .self_distillation import SelfDistillationResult, SelfDistillationTrainer
 
 __all__ = [
@@ -46,4 +49,6 @@ __all__ = [
     "SupervisedTrainer",
     "SelfDistillationTrainer",
     "SelfDistillationResult",
+    "MutualLearningTrainer",
+    "PeerMeanStrategy",
 ]

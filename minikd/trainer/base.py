@@ -51,6 +51,7 @@ class StepRecord(NamedTuple):
         where both exist.
     student_logits : ndarray of shape (B, C)
     teacher_logits : ndarray of shape (B, C), or None without a teacher
+        (:class:`~minikd.MutualLearningTrainer`: (P, B, C), the student's P peers' logits)
     dlogits : ndarray of shape (B, C)
         Gradient of the loss with respect to the student logits.
     grad_norm : float
@@ -293,8 +294,6 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         first_epoch = 1 if resume_from is None else self._resume(resume_from, manager, run)  # the next epoch
         if manager is not None:
             manager.begin(None if resume_from is None else first_epoch - 1)
-        if run.X_val is not None:
-            run.val_teacher = self.get_teacher_outputs(run.X_val, None)  # (logits, hidden), once per run
         for cb in run.callbacks:
             if hasattr(cb, "on_train_begin"):
                 cb.on_train_begin(self, run.logs)
@@ -309,6 +308,8 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
     def _validation_teacher(self, run: Run, k: int) -> tuple:
         """The teacher's outputs ``(logits, hidden)`` on the validation set for student ``k``: here the
         teacher's, computed once per run (mutual learning's teachers are the other students, as they are now)."""
+        if run.val_teacher is None:
+            run.val_teacher = self.get_teacher_outputs(run.X_val, None)  # (logits, hidden), once per run
         return run.val_teacher
 
     def _run_epoch(self, run: Run, epoch: int) -> None:

@@ -28,7 +28,8 @@ class EvaluationMixin:
         out = {"loss": float(loss), "accuracy": None if y is None else _accuracy(logits, y_kind, y),
                "teacher_agreement": None}
         if teacher_logits is not None:
-            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == teacher_logits.argmax(1)))
+            # (M,) against (M,), or against (P, M) for mutual learning's P peers: the mean agreement with them
+            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == teacher_logits.argmax(-1)))
         return out
 
     def evaluate(self, student, X, y=None) -> dict:
