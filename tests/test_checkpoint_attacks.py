@@ -19,9 +19,9 @@ from minikd._checkpoint_format import decode, encode
 from minikd.checkpoint import DistillationCheckpointConfig
 from minikd.datasets import make_blobs
 from minikd.mlp import MLP
-from minikd.optim import SGD
+from minikd.optim import SGD, Adam
 from minikd.strategies import DistillationLoss
-from minikd.trainer import KnowledgeDistillationTrainer
+from minikd.trainer import KnowledgeDistillationTrainer, MutualLearningTrainer
 
 LOAD = "minikd.checkpoint:load_checkpoint"
 REFUSED = ("minikd.checkpoint:CheckpointError",)
@@ -39,6 +39,20 @@ def genuine(tmp_path_factory):
                                            checkpoint_config=config, use_early_stopping=True)
     trainer.train(MLP([4, 6, 3], seed=1), X[:40], y[:40], epochs=2, batch_size=8, optimizer=SGD(0.05, momentum=0.9),
                   validation_data=(X[40:], y[40:]), verbose=0)
+    return (directory / "distillation_epoch0002.pkl").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def genuine_cohort(tmp_path_factory):
+    """The bytes of a real cohort checkpoint (MutualLearningTrainer): two students, SGD and Adam, dropout."""
+    directory = tmp_path_factory.mktemp("cohort")
+    X, y = make_blobs(n_samples=60, n_features=4, n_classes=3, seed=0)
+    config = DistillationCheckpointConfig(directory, save_every_epochs=1, keep_best_n=0, best_metric="loss")
+    trainer = MutualLearningTrainer(DistillationLoss(1.0, 0.5), seed=0, checkpoint_config=config,
+                                    use_early_stopping=True)
+    trainer.train([MLP([4, 6, 3], seed=1, dropout=0.2), MLP([4, 5, 3], seed=2)], X[:40], y[:40], epochs=2,
+                  batch_size=8, optimizer=[SGD(0.05, momentum=0.9), Adam(0.01)], validation_data=(X[40:], y[40:]),
+                  verbose=0)
     return (directory / "distillation_epoch0002.pkl").read_bytes()
 
 
@@ -64,6 +78,11 @@ def _checkpoint_with(value_opcodes: bytes) -> bytes:
 
 def test_the_genuine_file_loads_in_the_child(genuine):
     (outcome,) = _load([genuine])
+    assert outcome.outcome == "ok", outcome
+
+
+def test_the_genuine_cohort_file_loads_in_the_child(genuine_cohort):
+    (outcome,) = _load([genuine_cohort])
     assert outcome.outcome == "ok", outcome
 
 
@@ -144,3 +163,14 @@ def test_mutation_fuzz_of_a_real_checkpoint(genuine):
     assert not report.unexpected, f"{len(report.unexpected)} unexpected outcomes, e.g. {shown}"
     assert report.counts["CheckpointError"] > 1000, report.counts
     assert sum(report.counts.values()) == 2000
+
+
+@pytest.mark.slow
+def test_mutation_fuzz_of_a_real_cohort_checkpoint(genuine_cohort):
+    """600 seeded mutations of a cohort's checkpoint (lists of students, optimizers and histories)."""
+    report = fuzz(genuine_cohort, count=600, seed=18, loader=LOAD, expected=REFUSED, check=None, as_path=True,
+                  setup=CAP_MEMORY, workers=2)
+    shown = [(i, o.outcome, o.message[:200]) for i, o, _ in report.unexpected[:5]]
+    assert not report.unexpected, f"{len(report.unexpected)} unexpected outcomes, e.g. {shown}"
+    assert report.counts["CheckpointError"] > 300, report.counts
+    assert sum(report.counts.values()) == 600
