@@ -63,7 +63,7 @@ TOP_PAGES = [
     ("models", "Models and optimisers", ("minikd.mlp", "minikd.optim"), "minikd.mlp",
      "The multilayer perceptron and the optimisers that update it in place. ``from minikd import MLP, SGD, "
      "Adam``; the caches of ``forward_train`` are in :mod:`minikd.mlp`."),
-    ("training", "Training", ("minikd.trainer", "minikd._run_state", "minikd.self_distillation"), None,
+    ("training", "Training", ("minikd.trainer", "minikd._run_state", "minikd.self_distillation"), "minikd.trainer",
      "The trainers and what they return. ``train_step`` is the loop's four steps: see "
      ":doc:`/how_it_works`."),
     ("other", "Other names", ("",), None, "Names of ``minikd.__all__`` that no other page documents."),

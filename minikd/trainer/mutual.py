@@ -109,9 +109,10 @@ class MutualLearningTrainer(KnowledgeDistillationTrainerBase):
     ----------
     distillation_strategy : DistillationStrategy
         The loss between a student and one peer; with several peers its mean over them
-        (:class:`PeerMeanStrategy`). Zhang et al.'s loss is ``DistillationLoss(temperature=1.0, alpha=0.5)``
-        (up to the factor 1/2). A logit loss: one that reads hidden layers (``HintLoss``, ...) is
-        refused, and so is one that ignores the teacher (``CrossEntropyLoss``: nothing would be mutual).
+        (:class:`~minikd.trainer.PeerMeanStrategy`). Zhang et al.'s loss is
+        ``DistillationLoss(temperature=1.0, alpha=0.5)`` (up to the factor 1/2). A logit loss: one that
+        reads hidden layers (``HintLoss``, ...) is refused, and so is one that ignores the teacher
+        (``CrossEntropyLoss``: nothing would be mutual).
     update : {"simultaneous", "sequential"}, default "simultaneous"
         ``"simultaneous"``: in every step each student's loss uses the peers' logits computed in that
         step before any student is updated, so the students' order does not matter. ``"sequential"``
@@ -282,7 +283,7 @@ class MutualLearningTrainer(KnowledgeDistillationTrainerBase):
         Returns
         -------
         dict
-            As :meth:`KnowledgeDistillationTrainerBase.evaluate`, with ``loss`` the strategy's mean
+            As the other trainers' ``evaluate``, with ``loss`` the strategy's mean
             over the peers and ``teacher_agreement`` the mean agreement with them.
         """
         if peers is None:
