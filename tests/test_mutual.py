@@ -45,7 +45,8 @@ def train(data, students, *, update="simultaneous", epochs=3, trainer_seed=0, st
     trainer = MutualLearningTrainer(strategy or DistillationLoss(temperature=2.0, alpha=0.5), update=update,
                                     seed=trainer_seed, **(trainer_kw or {}))
     kw.setdefault("optimizer", sgd)
-    histories = trainer.train(students, X, y, epochs=epochs, batch_size=BATCH, verbose=0, **kw)
+    kw.setdefault("verbose", 0)
+    histories = trainer.train(students, X, y, epochs=epochs, batch_size=BATCH, **kw)
     return trainer, histories
 
 
@@ -437,3 +438,10 @@ def test_every_cohort_field_is_validated(cohort_checkpoint, tmp_path, mutate, ma
     bad.write_bytes(encode(raw))
     with pytest.raises(CheckpointError, match=match):
         load_checkpoint(bad)
+
+
+def test_progress_shows_the_means_and_each_students_accuracy(data, capsys):
+    _, histories = train(data, cohort(2), epochs=1, validation_data=data[2:], verbose=1)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    accs = [h.val_accuracy[0] for h in histories]
+    assert f"val_acc {np.mean(accs):.4f}" in line and f"students' val_acc {accs[0]:.4f}/{accs[1]:.4f}" in line

@@ -69,6 +69,8 @@ def _epoch_line(epoch: int, epochs: int, logs: dict) -> str:
         parts.append(f"val_acc {_fmt(logs['val_accuracy'])}")
         if logs.get("teacher_agreement") is not None:
             parts.append(f"agree {_fmt(logs['teacher_agreement'])}")
+        if "students" in logs:  # a cohort: the values above are means; each student's accuracy
+            parts.append("students' val_acc " + "/".join(_fmt(s.get("val_accuracy")) for s in logs["students"]))
     parts.append(f"{logs['epoch_time']:.2f}s")
     return "  ".join(parts)
 
