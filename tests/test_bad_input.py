@@ -57,8 +57,8 @@ TEACHER = MLP([4, 8, 3], seed=0)
 NAN_X = np.where(X > 2, np.nan, X)
 
 
-def _student(**kw):
-    return MLP([4, 6, 3], seed=1, **kw)
+def _student(seed=1, **kw):
+    return MLP([4, 6, 3], seed=seed, **kw)
 
 
 def _kd(teacher=TEACHER, strategy=None, **kw):
@@ -536,6 +536,9 @@ CASES = [
       ValueError, ("optimizer", "one optimizer per student (2)", "got 1"), id="mutual-optimizer-list-short"),
     P(lambda: MutualLearningTrainer(DistillationLoss()).train([_student(), _student()], X, Y + 3, verbose=0),
       ValueError, ("y", "got 5"), id="mutual-labels-out-of-range"),
+    P(lambda: MutualLearningTrainer(DistillationLoss(), checkpoint_config=DistillationCheckpointConfig(
+        "unused_dir", save_teacher=True, best_metric="loss")).train([_student(), _student(seed=2)], X, Y, verbose=0),
+      ValueError, ("save_teacher=True", "MutualLearningTrainer has none"), id="mutual-save-teacher"),
     P(lambda: MutualLearningTrainer(DistillationLoss()).evaluate(_student(), X, Y), ValueError,
       ("peers", "cohort", "None"), id="mutual-evaluate-without-peers"),
     P(lambda: SelfDistillationTrainer(DistillationLoss(), seed=-1), ValueError, ("seed", "-1"),
