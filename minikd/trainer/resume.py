@@ -131,8 +131,8 @@ def teacher_checkpoint_state(trainer) -> dict:
     """The teacher's config and parameters, for ``save_teacher=True`` (an MLP teacher only; ValueError otherwise)."""
     if not hasattr(trainer, "teacher"):
         raise ValueError("checkpoint_config.save_teacher=True needs a trainer with a teacher; "
-                         f"{type(trainer).__name__} has none (a cohort's students are all saved as the checkpoint's 'student'), so pass "
-                         "save_teacher=False")
+                         f"{type(trainer).__name__} has none (a cohort's students are all saved as the "
+                         "checkpoint's 'student'), so pass save_teacher=False")
     model = getattr(getattr(trainer, "teacher", None), "model", None)
     if model is None or not hasattr(model, "get_config"):
         raise ValueError(
