@@ -154,23 +154,23 @@ def test_a_huge_architecture_with_small_arrays_allocates_nothing(genuine):
     assert outcome.outcome == "CheckpointError" and "must have shape (2147483648, 2147483648)" in outcome.message
 
 
-@pytest.mark.slow
-def test_mutation_fuzz_of_a_real_checkpoint(genuine):
-    """2,000 seeded mutations of a real checkpoint file: each loads as a Checkpoint or is a CheckpointError."""
-    report = fuzz(genuine, count=2000, seed=14, loader=LOAD, expected=REFUSED, check=None, as_path=True,
+def _assert_fuzz_is_refused_or_loads(data: bytes, count: int, seed: int) -> None:
+    """``count`` seeded mutations of ``data``: each loads as a Checkpoint or is a CheckpointError (in children)."""
+    report = fuzz(data, count=count, seed=seed, loader=LOAD, expected=REFUSED, check=None, as_path=True,
                   setup=CAP_MEMORY, workers=2)
     shown = [(i, o.outcome, o.message[:200]) for i, o, _ in report.unexpected[:5]]
     assert not report.unexpected, f"{len(report.unexpected)} unexpected outcomes, e.g. {shown}"
-    assert report.counts["CheckpointError"] > 1000, report.counts
-    assert sum(report.counts.values()) == 2000
+    assert report.counts["CheckpointError"] > count // 2, report.counts
+    assert sum(report.counts.values()) == count
+
+
+@pytest.mark.slow
+def test_mutation_fuzz_of_a_real_checkpoint(genuine):
+    """2,000 seeded mutations of a real checkpoint file."""
+    _assert_fuzz_is_refused_or_loads(genuine, count=2000, seed=14)
 
 
 @pytest.mark.slow
 def test_mutation_fuzz_of_a_real_cohort_checkpoint(genuine_cohort):
     """600 seeded mutations of a cohort's checkpoint (lists of students, optimizers and histories)."""
-    report = fuzz(genuine_cohort, count=600, seed=18, loader=LOAD, expected=REFUSED, check=None, as_path=True,
-                  setup=CAP_MEMORY, workers=2)
-    shown = [(i, o.outcome, o.message[:200]) for i, o, _ in report.unexpected[:5]]
-    assert not report.unexpected, f"{len(report.unexpected)} unexpected outcomes, e.g. {shown}"
-    assert report.counts["CheckpointError"] > 300, report.counts
-    assert sum(report.counts.values()) == 600
+    _assert_fuzz_is_refused_or_loads(genuine_cohort, count=600, seed=18)
