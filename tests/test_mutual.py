@@ -20,7 +20,7 @@ from minikd.checkpoint import CheckpointError, CheckpointManager, DistillationCh
 from minikd.datasets import make_blobs
 from minikd.gradcheck import numerical_gradient, rel_error
 from minikd.strategies import DecoupledKDLoss
-from minikd.trainer import History, PeerMeanStrategy
+from minikd.trainer import History, PeerMeanStrategy, TrainingDivergedError
 
 BATCH = 16
 
@@ -445,3 +445,21 @@ def test_progress_shows_the_means_and_each_students_accuracy(data, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     accs = [h.val_accuracy[0] for h in histories]
     assert f"val_acc {np.mean(accs):.4f}" in line and f"students' val_acc {accs[0]:.4f}/{accs[1]:.4f}" in line
+
+
+def test_divergence_names_the_student(data):
+    X, y, _, _ = data
+    trainer = MutualLearningTrainer(DistillationLoss(), seed=0)
+    # student 1's first update overflows its parameters: the next batch names it, not student 0 (whose loss
+    # its NaN logits would spoil)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 2/5: student 1 of the cohort: its logits"):
+        trainer.train(cohort(2), X, y, epochs=1, batch_size=BATCH, verbose=0, optimizer=[SGD(0.01), SGD(1e308)])
+    for update in ("simultaneous", "sequential"):  # a loss that is not finite names its student
+        trainer = MutualLearningTrainer(DistillationLoss(), update=update, seed=0)
+        X_bad = X.copy()
+        X_bad[0, 0] = 1e308
+        with pytest.raises(TrainingDivergedError, match=r"student [01] of the cohort"):
+            trainer.train(cohort(2), X_bad, y, epochs=1, batch_size=BATCH, verbose=0)
+    sequential = MutualLearningTrainer(DistillationLoss(), update="sequential", seed=0)
+    with pytest.raises(TrainingDivergedError, match=r"batch 1/5: student 0 of the cohort: its logits"):
+        sequential.train(cohort(2), X, y, epochs=1, batch_size=BATCH, verbose=0, optimizer=[SGD(1e308), SGD(0.01)])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._run_state import TrainingDivergedError
 from .._validation import check_choice, describe
 from ..optim import Optimizer
 from ..strategies import DistillationStrategy
@@ -100,6 +101,16 @@ class PeerMeanStrategy:
 def _logits(model, X: np.ndarray) -> np.ndarray:
     """A peer's logits as a teacher's: no dropout (``X`` already in the model's dtype). (N, C)."""
     return model._forward_train(X, drop=False)[0]
+
+
+def _check_peers_finite(logits: list, first: int = 0) -> None:
+    """TrainingDivergedError naming the student (numbered from ``first``) whose logits (B, C) are not finite:
+    as a peer it would make every other student's loss NaN, and the error would name the wrong student."""
+    for k, z in enumerate(logits, start=first):
+        if not np.isfinite(z).all():
+            raise TrainingDivergedError(f"student {k} of the cohort: its logits are not finite (an update overflowed "
+                                        "its parameters, or the inputs are too large), and as a peer they would "
+                                        "make the others' losses NaN")
 
 
 class MutualLearningTrainer(KnowledgeDistillationTrainerBase):
@@ -217,14 +228,19 @@ class MutualLearningTrainer(KnowledgeDistillationTrainerBase):
     def _train_batch(self, run, X_batch, y_batch, indices) -> list:
         """One minibatch: every student's logits, then ``train_step`` of each student with its peers'."""
         logits = [_logits(lane.student, X_batch) for lane in run.lanes]  # before any update: (B, C) each
+        _check_peers_finite(logits)
         records = []
         try:
             for k, lane in enumerate(run.lanes):
                 self._peers = np.stack(logits[:k] + logits[k + 1:])  # (K - 1, B, C): step 1 of student k
-                records.append(self.train_step(lane.student, X_batch, y_batch, indices, lane.optimizer,
-                                               validate=False))
+                try:
+                    records.append(self.train_step(lane.student, X_batch, y_batch, indices, lane.optimizer,
+                                                   validate=False))
+                except TrainingDivergedError as exc:  # say which student (those before it were updated)
+                    raise TrainingDivergedError(f"student {k} of the cohort: {exc}") from None
                 if self.update == "sequential":  # Algorithm 1: the students after k learn from k updated
                     logits[k] = _logits(lane.student, X_batch)
+                    _check_peers_finite(logits[k:k + 1], first=k)
         finally:
             self._peers = None
         return records
