@@ -167,6 +167,16 @@ def test_a_resume_of_another_run_is_refused_naming_what_differs(run, data, chang
         _resume(data, run.parent, **change(data))
 
 
+def test_another_early_stopping_monitor_is_refused(run, data):
+    """The run of ``run`` watched the default (val_loss): a resume that watches val_accuracy is another run."""
+    X, y, Xv, yv, teacher = data
+    trainer = _trainer(teacher, run.parent, use_early_stopping=True, early_stopping_patience=10,
+                       early_stopping_monitor="val_accuracy")
+    with pytest.raises(ValueError, match="trainer setting 'early_stopping_monitor' is 'val_accuracy' now but None"):
+        trainer.train(MLP([4, 8, 3], seed=1), X, y, epochs=5, batch_size=16, optimizer=SGD(0.05, momentum=0.9),
+                      validation_data=(Xv, yv), verbose=0, resume_from="latest")
+
+
 def test_fewer_epochs_than_done_is_refused(run, data):
     with pytest.raises(ValueError, match="epochs=2 is fewer than the 3 epochs"):
         _resume(data, run.parent, epochs=2)

@@ -463,3 +463,14 @@ def test_divergence_names_the_student(data):
     sequential = MutualLearningTrainer(DistillationLoss(), update="sequential", seed=0)
     with pytest.raises(TrainingDivergedError, match=r"batch 1/5: student 0 of the cohort: its logits"):
         sequential.train(cohort(2), X, y, epochs=1, batch_size=BATCH, verbose=0, optimizer=[SGD(1e308), SGD(0.01)])
+
+
+def test_early_stopping_on_the_mean_validation_accuracy(data):
+    X, y, Xv, yv = data
+    kw = dict(validation_data=(Xv, yv), optimizer=lambda: SGD(0.3, momentum=0.9))
+    trainer, histories = train(data, cohort(2, seed=3), epochs=10, trainer_kw=dict(
+        use_early_stopping=True, early_stopping_patience=10, early_stopping_min_delta=0.0,
+        early_stopping_monitor="val_accuracy"), **kw)
+    mean = np.mean([h.val_accuracy for h in histories], axis=0)
+    assert all(h.best_epoch == int(np.argmax(mean)) + 1 for h in histories)  # the first epoch of the highest mean
+    assert trainer.get_config()["early_stopping_monitor"] == "val_accuracy"

@@ -208,7 +208,8 @@ def test_validation_data_callbacks_and_early_stopping_reach_every_generation(dat
             return epoch == 2  # stop each generation after its second epoch
 
     trainer = SelfDistillationTrainer(DistillationLoss(), generations=3, seed=0, use_early_stopping=True,
-                                      early_stopping_patience=4, early_stopping_min_delta=0.0)
+                                      early_stopping_patience=4, early_stopping_min_delta=0.0,
+                                      early_stopping_monitor="val_accuracy")
     result = trainer.train(MLP([4, 12, 3], seed=0), X, y, epochs=6, batch_size=BATCH,
                            validation_data=(X[:30], y[:30]), callbacks=[Recorder()], verbose=0)
     assert begun == result.trainers, "on_train_begin once per generation, with that generation's trainer"
@@ -217,6 +218,7 @@ def test_validation_data_callbacks_and_early_stopping_reach_every_generation(dat
         assert len(h.loss) == 2 and h.stopped_epoch == 2, f"the callback stops generation {k} only"
         assert len(h.val_accuracy) == 2
         assert t.use_early_stopping and t.early_stopping.patience == 4 and t.early_stopping.min_delta == 0.0
+        assert t.early_stopping_monitor == "val_accuracy" and not t.early_stopping.lower_is_better
     assert result.histories[0].teacher_agreement == [None, None]
     assert all(0.0 <= a <= 1.0 for h in result.histories[1:] for a in h.teacher_agreement)
 

@@ -298,9 +298,10 @@ def test_early_stopping_higher_is_better():
 class ScriptedVal(KnowledgeDistillationTrainer):
     """Validation loss read from a script instead of computed (the rest of the loop is real)."""
 
-    def __init__(self, *args, script, **kwargs):
+    def __init__(self, *args, script, key="loss", **kwargs):
         super().__init__(*args, **kwargs)
         self.script = list(script)
+        self.key = key  # the metric the script replaces
         self.snapshots = {}
         self._epoch = 0
 
@@ -308,7 +309,7 @@ class ScriptedVal(KnowledgeDistillationTrainer):
         out = super()._metrics(student, X, y, teacher_logits)
         self._epoch += 1
         self.snapshots[self._epoch] = {k: v.copy() for k, v in student.params.items()}
-        out["loss"] = self.script[self._epoch - 1]
+        out[self.key] = self.script[self._epoch - 1]
         return out
 
 
@@ -350,6 +351,42 @@ def test_early_stopping_without_validation_warns(blobs, teacher_mlp):
     trainer = KnowledgeDistillationTrainer(teacher_mlp, DistillationLoss(), use_early_stopping=True, seed=0)
     with pytest.warns(UserWarning, match="training loss"):
         trainer.train(MLP([4, 8, 3], seed=1), X, y, epochs=2, batch_size=32, verbose=0)
+
+
+def test_early_stopping_on_validation_accuracy_keeps_the_highest(blobs, teacher_mlp):
+    X, y = blobs
+    script = [0.50, 0.70, 0.69, 0.71, 0.705, 0.70, 0.65, 0.9]  # 0.71 beats 0.70 by less than min_delta 0.02
+    trainer = ScriptedVal(teacher_mlp, DistillationLoss(), use_early_stopping=True, early_stopping_patience=3,
+                          early_stopping_min_delta=0.02, seed=0, script=script, key="accuracy",
+                          early_stopping_monitor="val_accuracy")
+    student = MLP([4, 8, 3], seed=1)
+    history = trainer.train(student, X[:160], y[:160], epochs=8, batch_size=32,
+                            validation_data=(X[160:], y[160:]), verbose=0)
+    assert history.val_accuracy[:5] == script[:5]
+    assert history.best_epoch == 2 and history.stopped_epoch == 5
+    for k in student.params:
+        np.testing.assert_array_equal(student.params[k], trainer.snapshots[2][k])
+    assert trainer.get_config()["early_stopping_monitor"] == "val_accuracy"
+    assert "early_stopping_monitor" not in SupervisedTrainer().get_config()  # the default is not written
+
+
+def test_early_stopping_can_monitor_the_training_loss_with_validation_data(blobs, teacher_mlp):
+    X, y = blobs
+    trainer = ScriptedVal(teacher_mlp, DistillationLoss(), use_early_stopping=True, seed=0, early_stopping_patience=2,
+                          early_stopping_min_delta=0.0, early_stopping_monitor="loss", script=[1, 2, 3, 4, 5, 6])
+    history = trainer.train(MLP([4, 8, 3], seed=1), X[:160], y[:160], epochs=6, batch_size=32,
+                            optimizer=SGD(0.05, momentum=0.9), validation_data=(X[160:], y[160:]), verbose=0)
+    assert history.val_loss == [1, 2, 3, 4, 5, 6]  # rising: watching it would stop after epoch 3
+    assert history.best_epoch == int(np.argmin(history.loss)) + 1 > 3
+    assert history.stopped_epoch in (None, history.best_epoch + 2)
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_a_validation_monitor_needs_validation_data(blobs, monitor):
+    X, y = blobs
+    trainer = SupervisedTrainer(use_early_stopping=True, early_stopping_monitor=monitor)
+    with pytest.raises(ValueError, match=f"early_stopping_monitor='{monitor}' needs validation_data"):
+        trainer.train(MLP([4, 8, 3]), X, y, epochs=1, verbose=0)
 
 
 # ------------------------------------------------------------------ callbacks and progress

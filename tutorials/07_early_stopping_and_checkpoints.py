@@ -136,7 +136,8 @@ assert memorised == 1.0, memorised
 # ## 2. Early stopping
 #
 # `SupervisedTrainer(use_early_stopping=True, early_stopping_patience=5, early_stopping_min_delta=0.001)`
-# watches `val_loss` (the training loss if there is no `validation_data`). After each epoch:
+# watches `val_loss` (the training loss if there is no `validation_data`; `early_stopping_monitor="val_accuracy"`
+# or `"loss"` chooses another, and for accuracy higher is better). After each epoch:
 #
 # - the epoch **improves** if its `val_loss` is below the best so far by *more than* `min_delta`; the
 #   trainer then remembers that epoch (`best_epoch`) and a copy of the weights;

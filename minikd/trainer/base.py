@@ -16,6 +16,7 @@ from .._run_state import (
 from .._threads import blas_threads_for
 from .._validation import (
     check_bool,
+    check_choice,
     check_instance,
     check_int,
     check_nonnegative_float,
@@ -37,6 +38,9 @@ from .run import (
 )
 
 __all__ = ["KnowledgeDistillationTrainerBase", "StepRecord"]
+
+#: What early stopping may watch (``early_stopping_monitor``): the epoch's logs of those names.
+MONITORS = ("val_loss", "loss", "val_accuracy")
 
 
 class StepRecord(NamedTuple):
@@ -90,11 +94,15 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
         Seeds the one ``np.random.default_rng`` that shuffles batches, created anew at the start of
         every ``train`` call: the same int seed gives bit-identical students; None draws fresh
         entropy. A Generator is used as it is and advanced (each ``train`` call continues it).
+    early_stopping_monitor : {None, "val_loss", "loss", "val_accuracy"}, default None
+        What early stopping watches: None is ``"val_loss"`` with ``validation_data`` and ``"loss"``
+        without (with a warning); ``"val_accuracy"`` (higher is better) and ``"val_loss"`` need
+        ``validation_data``. ``min_delta`` is in the monitored value's units.
     """
 
     def __init__(self, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
                  early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
-                 restore_best_weights: bool = True, seed: int | None = None):
+                 restore_best_weights: bool = True, seed: int | None = None, early_stopping_monitor=None):
         self.strategy = check_instance(distillation_strategy, DistillationStrategy, "distillation_strategy",
                                        "a minikd DistillationStrategy instance")
         if checkpoint_config is not None and not hasattr(checkpoint_config, "checkpoint_directory"):
@@ -103,10 +111,9 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
             )
         self.checkpoint_config = checkpoint_config
         self.use_early_stopping = check_bool(use_early_stopping, "use_early_stopping")
-        check_int(early_stopping_patience, "early_stopping_patience", minimum=1)
-        check_nonnegative_float(early_stopping_min_delta, "early_stopping_min_delta")
-        self.early_stopping = EarlyStopping(early_stopping_patience, early_stopping_min_delta,
-                                            restore_best_weights=restore_best_weights)
+        self.early_stopping_monitor = early_stopping_monitor  # None: val_loss with validation data, else loss
+        self.early_stopping = _early_stopping(early_stopping_patience, early_stopping_min_delta,
+                                              restore_best_weights, early_stopping_monitor)
         self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
         self.history = None
@@ -394,6 +401,16 @@ class KnowledgeDistillationTrainerBase(EvaluationMixin, RunStateMixin):
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self, run.logs)
         return _histories(run)
+
+
+def _early_stopping(patience, min_delta, restore_best_weights, monitor) -> EarlyStopping:
+    """The trainer's EarlyStopping from its checked settings (``monitor`` "val_accuracy": higher is better)."""
+    check_int(patience, "early_stopping_patience", minimum=1)
+    check_nonnegative_float(min_delta, "early_stopping_min_delta")
+    if monitor is not None:
+        check_choice(monitor, "early_stopping_monitor", MONITORS)
+    return EarlyStopping(patience, min_delta, lower_is_better=monitor != "val_accuracy",
+                         restore_best_weights=restore_best_weights)
 
 
 def _histories(run: Run):

@@ -27,7 +27,7 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
     distillation_strategy : DistillationStrategy
         E.g. ``DistillationLoss(temperature=3.0, alpha=0.3)``.
     checkpoint_config, use_early_stopping, early_stopping_min_delta, early_stopping_patience,
-    restore_best_weights, seed
+    restore_best_weights, seed, early_stopping_monitor
         See :class:`KnowledgeDistillationTrainerBase`.
     cache_teacher_logits : bool, default True
         Keep the teacher's logits by dataset index, so the teacher runs once per training
@@ -55,9 +55,10 @@ class KnowledgeDistillationTrainer(KnowledgeDistillationTrainerBase):
     def __init__(self, teacher, distillation_strategy, checkpoint_config=None, use_early_stopping: bool = False,
                  early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
                  seed: int | None = None, cache_teacher_logits: bool = True,
-                 restore_best_weights: bool = True):
+                 restore_best_weights: bool = True, early_stopping_monitor=None):
         super().__init__(distillation_strategy, checkpoint_config, use_early_stopping,
-                         early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed)
+                         early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed,
+                         early_stopping_monitor)
         self.teacher = as_teacher(teacher)
         self.cache_teacher_logits = check_bool(cache_teacher_logits, "cache_teacher_logits")
         self._cache = None
@@ -155,15 +156,16 @@ class SupervisedTrainer(KnowledgeDistillationTrainerBase):
     Parameters
     ----------
     checkpoint_config, use_early_stopping, early_stopping_min_delta, early_stopping_patience,
-    restore_best_weights, seed
+    restore_best_weights, seed, early_stopping_monitor
         See :class:`KnowledgeDistillationTrainerBase`.
     """
 
     def __init__(self, checkpoint_config=None, use_early_stopping: bool = False,
                  early_stopping_min_delta: float = 0.001, early_stopping_patience: int = 5,
-                 seed: int | None = None, restore_best_weights: bool = True):
+                 seed: int | None = None, restore_best_weights: bool = True, early_stopping_monitor=None):
         super().__init__(CrossEntropyLoss(), checkpoint_config, use_early_stopping,
-                         early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed)
+                         early_stopping_min_delta, early_stopping_patience, restore_best_weights, seed,
+                         early_stopping_monitor)
 
     def get_teacher_predictions(self, X_batch, indices):
         """No teacher: always None."""

@@ -132,9 +132,10 @@ class MutualLearningTrainer(KnowledgeDistillationTrainerBase):
         they are *after* this batch's update (and from k+1.. as before it). With K = 2: student 0's
         step is the same in both; student 1 learns from student 0 after its update.
     checkpoint_config, use_early_stopping, early_stopping_min_delta, early_stopping_patience,
-    restore_best_weights, seed
+    restore_best_weights, seed, early_stopping_monitor
         See :class:`KnowledgeDistillationTrainerBase`. Early stopping and the checkpoints' ranking
-        follow the **mean over the students** of the monitored value (``val_loss``, or ``loss``).
+        follow the **mean over the students** of the monitored value (``val_loss``, ``loss`` or
+        ``val_accuracy``).
 
     Notes
     -----
@@ -172,9 +173,10 @@ class MutualLearningTrainer(KnowledgeDistillationTrainerBase):
 
     def __init__(self, distillation_strategy, update: str = "simultaneous", checkpoint_config=None,
                  use_early_stopping: bool = False, early_stopping_min_delta: float = 0.001,
-                 early_stopping_patience: int = 5, restore_best_weights: bool = True, seed: int | None = None):
+                 early_stopping_patience: int = 5, restore_best_weights: bool = True, seed: int | None = None,
+                 early_stopping_monitor=None):
         super().__init__(distillation_strategy, checkpoint_config, use_early_stopping, early_stopping_min_delta,
-                         early_stopping_patience, restore_best_weights, seed)
+                         early_stopping_patience, restore_best_weights, seed, early_stopping_monitor)
         strategy = self.strategy
         if strategy.required_student_layers or strategy.required_teacher_layers:
             raise ValueError(

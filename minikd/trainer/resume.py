@@ -198,6 +198,8 @@ class RunStateMixin:
             "early_stopping_patience": self.early_stopping.patience,
             "early_stopping_min_delta": self.early_stopping.min_delta,
             "restore_best_weights": self.early_stopping.restore_best_weights,
+            # None (the default) is not written, so that checkpoints from before the option resume as they were
+            **({} if self.early_stopping_monitor is None else {"early_stopping_monitor": self.early_stopping_monitor}),
         }
 
     def state_dict(self) -> dict:

@@ -145,10 +145,17 @@ def check_train_arguments(trainer, students, X, y, epochs, batch_size, optimizer
     trainer.strategy._check_schedules(epochs, student.dtype)  # every epoch's scheduled temperature
     for optimizer in optimizers:
         optimizer._check_schedules(epochs)  # every epoch's scheduled learning rate and momentum
-    if trainer.use_early_stopping and X_val is None:
-        warnings.warn("early stopping without validation_data monitors the training loss", UserWarning, stacklevel=3)
+    monitor = trainer.early_stopping_monitor
+    if monitor is None:
+        monitor = "val_loss" if X_val is not None else "loss"
+        if trainer.use_early_stopping and X_val is None:
+            warnings.warn("early stopping without validation_data monitors the training loss", UserWarning,
+                          stacklevel=3)
+    elif monitor.startswith("val_") and X_val is None:
+        raise ValueError(f"early_stopping_monitor={monitor!r} needs validation_data, got validation_data=None; "
+                         "pass validation_data or monitor 'loss'")
     return Run(lanes, X, y, _label_kind(y), epochs, batch_size, X_val, y_val, callbacks, verbose,
-               monitor="val_loss" if X_val is not None else "loss", augment=augment)
+               monitor=monitor, augment=augment)
 
 
 def augmented_batch(run: Run, X_batch: np.ndarray, rng) -> np.ndarray:

@@ -86,9 +86,10 @@ class SelfDistillationTrainer:
         trainer. The same seed (and an identically initialised ``student``) gives bit-identical
         generations, and generation k does not depend on how many generations follow it. None
         draws fresh entropy.
-    use_early_stopping, early_stopping_min_delta, early_stopping_patience, restore_best_weights
+    use_early_stopping, early_stopping_min_delta, early_stopping_patience, restore_best_weights,
+    early_stopping_monitor
         Passed to every generation's trainer (see :class:`~minikd.KnowledgeDistillationTrainerBase`);
-        with ``validation_data`` each generation stops on its own validation loss.
+        with ``validation_data`` each generation stops on its own validation loss (or the monitored value).
 
     Attributes
     ----------
@@ -141,7 +142,7 @@ class SelfDistillationTrainer:
 
     def __init__(self, distillation_strategy, generations: int = 2, seed: int | None = None,
                  use_early_stopping: bool = False, early_stopping_min_delta: float = 0.001,
-                 early_stopping_patience: int = 5, restore_best_weights: bool = True):
+                 early_stopping_patience: int = 5, restore_best_weights: bool = True, early_stopping_monitor=None):
         check_instance(distillation_strategy, DistillationStrategy, "distillation_strategy",
                        "a minikd DistillationStrategy instance")
         if not getattr(distillation_strategy, "uses_teacher", True):
@@ -158,6 +159,7 @@ class SelfDistillationTrainer:
             "early_stopping_min_delta": early_stopping_min_delta,
             "early_stopping_patience": early_stopping_patience,
             "restore_best_weights": restore_best_weights,
+            "early_stopping_monitor": early_stopping_monitor,
         }
         SupervisedTrainer(**self._trainer_kwargs)
         self.result = None
