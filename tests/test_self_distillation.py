@@ -8,7 +8,7 @@ from minikd.datasets import make_blobs
 from minikd.mlp import MLP
 from minikd.optim import SGD, Adam
 from minikd.self_distillation import SelfDistillationResult, SelfDistillationTrainer
-from minikd.strategies import CrossEntropyLoss, DistillationLoss
+from minikd.strategies import CompositeStrategy, CrossEntropyLoss, DistillationLoss, HintLoss
 from minikd.trainer import History, KnowledgeDistillationTrainer, SupervisedTrainer
 
 EPOCHS, BATCH = 3, 20
@@ -275,3 +275,27 @@ def test_rejects_bad_train_arguments(data):
                       verbose=0)
     with pytest.raises(ValueError, match="verbose must be an integer <= 2"):
         trainer.train(MLP([4, 8, 3], seed=0), X, y, verbose=3)
+
+
+def test_each_generation_starts_with_a_fresh_regressor(data):
+    """HintLoss's regressor maps a student's hidden layer to its teacher's: each generation's fresh student
+    gets one built from the loss's seed, not the previous generation's trained one."""
+    X, y = data
+    starts, ends = [], []
+
+    class Recorder:
+        def on_train_begin(self, trainer, logs):
+            starts.append({k: v.copy() for k, v in trainer.strategy._named_params().items()})
+
+        def on_train_end(self, trainer, logs):
+            ends.append({k: v.copy() for k, v in trainer.strategy._named_params().items()})
+
+    strategy = CompositeStrategy([(1.0, DistillationLoss(temperature=3.0, alpha=0.3)),
+                                  (0.5, HintLoss(student_layer=-1, teacher_layer=-1, seed=7))])
+    SelfDistillationTrainer(strategy, generations=3, seed=0).train(
+        MLP([4, 12, 3], seed=0), X, y, epochs=EPOCHS, batch_size=BATCH, optimizer=SGD(0.05, momentum=0.9),
+        callbacks=[Recorder()], verbose=0)
+    assert starts[0] == {} and set(starts[1]) == {"strategy.1.W", "strategy.1.b"}  # generation 0: cross-entropy
+    for name in starts[1]:
+        np.testing.assert_array_equal(starts[2][name], starts[1][name])  # built again from seed 7
+        assert not np.array_equal(ends[1][name], starts[1][name])  # ... although generation 1 trained it

@@ -281,6 +281,10 @@ class DistillationStrategy(ScheduledHyperparameters, ABC):
         """
         return None
 
+    def _reset_params(self) -> None:
+        """Forget the trained parameters, so that the next ``train`` builds them afresh from the strategy's
+        seed (a new student, e.g. each generation of :class:`~minikd.SelfDistillationTrainer`); nothing here."""
+
     def _named_params(self) -> dict:
         """The strategy's trainable arrays under the names the trainer's optimizer uses (``{}`` here;
         ``"strategy.W"`` for a feature loss, ``"strategy.1.W"`` for term 1 of a CompositeStrategy)."""

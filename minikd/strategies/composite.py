@@ -123,6 +123,10 @@ class CompositeStrategy(DistillationStrategy):
             except ValueError as exc:
                 raise ValueError(f"strategies[{k}]: {exc}") from None
 
+    def _reset_params(self) -> None:
+        for _, strategy in self.strategies:
+            strategy._reset_params()
+
     def _named_params(self) -> dict:
         return {name: p for _, strategy in self.strategies for name, p in strategy._named_params().items()}
 

@@ -110,6 +110,9 @@ class FeatureDistillationStrategy(DistillationStrategy):
         """Create the trainable arrays for widths d_s, d_t (default: none)."""
         return None
 
+    def _reset_params(self) -> None:
+        self.params.clear()  # built again at the next train() entry (_bind -> _build_params)
+
     def _named_params(self) -> dict:
         return {self._prefix + k: v for k, v in self.params.items()}
 

@@ -75,7 +75,9 @@ class SelfDistillationTrainer:
     distillation_strategy : DistillationStrategy
         The loss of generations 1, 2, ... (generation 0 uses plain cross-entropy), e.g.
         ``DistillationLoss(temperature=4.0, alpha=0.5)``. Must use the teacher
-        (``uses_teacher``); one strategy object is shared by all generations.
+        (``uses_teacher``); one strategy object is shared by all generations, and its trainable
+        parameters (``HintLoss``'s regressor) are built afresh, from its seed, for each generation's
+        fresh student.
     generations : int >= 1, default 2
         Number of models trained, generation 0 included: 1 trains only generation 0 (on the
         labels), 2 adds one born-again student, and so on.
@@ -246,6 +248,7 @@ class SelfDistillationTrainer:
             else:
                 model = MLP.from_config(config, seed=seed["init"])
                 teacher = result.models[k - 1].copy()  # frozen: nothing ever trains this copy
+                self.strategy._reset_params()  # a fresh student gets a fresh HintLoss regressor too
                 trainer = KnowledgeDistillationTrainer(teacher, self.strategy, seed=seed["shuffle"],
                                                        cache_teacher_logits=True, **self._trainer_kwargs)
             if verbose:
