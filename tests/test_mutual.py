@@ -5,6 +5,8 @@ checkpoints of a cohort (schema, ranking, bit-identical resume) and bad input.""
 import numpy as np
 import pytest
 import reference_losses as ref
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minikd import (
     MLP,
@@ -139,6 +141,27 @@ def test_two_students_step_is_a_distillation_step_from_the_frozen_peer(data):
 
 
 # ---------------------------------------------------------------------------- the mean over peers
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(2, 5), st.integers(0, 2**32 - 1),
+       st.floats(0.5, 6.0), st.floats(0.0, 1.0))
+def test_peer_mean_properties(n_peers, n, c, seed, temperature, alpha):
+    """Against the slow per-row reference, and what any mean must satisfy: peers in another order give the
+    same loss, P copies of one peer give that peer's loss, and a peer equal to the student adds no soft term."""
+    rng = np.random.default_rng(seed)
+    z, v = 3 * rng.normal(size=(n, c)), 3 * rng.normal(size=(n_peers, n, c))
+    y = rng.integers(0, c, size=n)
+    peer_mean = PeerMeanStrategy(DistillationLoss(temperature=temperature, alpha=alpha))
+    loss, _, parts = peer_mean._compute_step(z, v, "index", y, None, {})
+    reference = np.mean([ref.hinton_loss(z, v_p, y, temperature, alpha) for v_p in v])
+    assert loss == pytest.approx(reference, rel=1e-9, abs=1e-12)
+    shuffled = v[rng.permutation(n_peers)]
+    assert peer_mean._compute_step(z, shuffled, "index", y, None, {})[0] == pytest.approx(loss, rel=1e-12, abs=1e-15)
+    copies = np.repeat(v[:1], n_peers, axis=0)
+    single = peer_mean._compute_step(z, v[:1], "index", y, None, {})[0]
+    assert peer_mean._compute_step(z, copies, "index", y, None, {})[0] == pytest.approx(single, rel=1e-12)
+    itself = peer_mean._compute_step(z, np.repeat(z[None], n_peers, axis=0), "index", y, None, {})[2]
+    assert abs(itself["soft"]) < 1e-10 and parts["soft"] >= -1e-12
+
+
 def test_peer_mean_is_the_mean_of_the_strategy_over_peers():
     rng = np.random.default_rng(0)
     z, v = rng.normal(size=(5, 4)), rng.normal(size=(3, 5, 4))

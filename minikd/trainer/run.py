@@ -112,10 +112,10 @@ def check_train_arguments(trainer, students, X, y, epochs, batch_size, optimizer
     """
     for student in students:
         _check_student(student)
-    student = students[0]
-    X = _check_X(X, "X", student)
+    first = students[0]  # the data are checked against it (a cohort's students agree on inputs, classes, dtype)
+    X = _check_X(X, "X", first)
     n = X.shape[0]
-    y = _check_labels_after_classes(trainer, y, "y", X, student)
+    y = _check_labels_after_classes(trainer, y, "y", X, first)
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if batch_size > n:
@@ -123,12 +123,12 @@ def check_train_arguments(trainer, students, X, y, epochs, batch_size, optimizer
     check_enough_samples(trainer.strategy, batch_size, "batch_size must be at least {m}")
     optimizers = [SGD(learning_rate=0.01, momentum=0.9) if opt is None else opt for opt in optimizers]
     lanes = []
-    for student, optimizer in zip(students, optimizers, strict=True):
+    for model, optimizer in zip(students, optimizers, strict=True):
         _check_optimizer(optimizer)
-        params = bind_strategy(trainer, student)
+        params = bind_strategy(trainer, model)
         if resume_from is None:  # a resume replaces the optimizer's state with the checkpoint's
             optimizer.check_params(params, stacklevel=4)  # a warning points at the call of train()
-        lanes.append(Lane(student, optimizer, params))
+        lanes.append(Lane(model, optimizer, params))
     verbose = check_int(verbose, "verbose", minimum=0, maximum=2)
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a callable augment(X_batch, rng) -> X_batch or None, got {describe(augment)}")
@@ -137,12 +137,12 @@ def check_train_arguments(trainer, students, X, y, epochs, batch_size, optimizer
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(f"validation_data must be a tuple (X_val, y_val), got {describe(validation_data)}")
-        X_val = _check_X(validation_data[0], "validation_data[0] (X_val)", student)
+        X_val = _check_X(validation_data[0], "validation_data[0] (X_val)", first)
         _, y_val = check_labels(validation_data[1], "validation_data[1] (y_val)", X_val.shape[0],
-                                student.output_dim, student.dtype)
+                                first.output_dim, first.dtype)
         check_enough_samples(trainer.strategy, X_val.shape[0], "validation_data must hold at least {m} samples")
-    trainer.strategy._check_range(student.dtype)  # e.g. a temperature beyond float32's accurate range: warns
-    trainer.strategy._check_schedules(epochs, student.dtype)  # every epoch's scheduled temperature
+    trainer.strategy._check_range(first.dtype)  # e.g. a temperature beyond float32's accurate range: warns
+    trainer.strategy._check_schedules(epochs, first.dtype)  # every epoch's scheduled temperature
     for optimizer in optimizers:
         optimizer._check_schedules(epochs)  # every epoch's scheduled learning rate and momentum
     monitor = trainer.early_stopping_monitor
